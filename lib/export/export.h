@@ -24,8 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/buf.h"
-#include "common/err.h"
+#include "../common/err.h" /* relative: cli/cmd_video.c includes this header too */
 #include "imgstash.h"
 
 typedef enum exp_codec {

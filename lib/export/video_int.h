@@ -5,6 +5,7 @@
 
 #include <libavformat/avformat.h>
 
+#include "common/buf.h"
 #include "export.h"
 #include "probe.h"
 
