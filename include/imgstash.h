@@ -129,9 +129,16 @@ IMS_API const char *ims_fallback_name(ims_fallback fb);
 
 typedef struct ims_writer ims_writer;
 
-/* Creates a new archive at path. Nothing appears at path until ims_writer_finish succeeds:
+/* Makes a writer with options o (NULL for defaults). Fails only with IMS_E_NOMEM, IMS_E_ARG
+ * (o->struct_size wrong) or IMS_E_UNSUPPORTED (a mode this version does not implement). */
+IMS_API IMS_NODISCARD ims_status ims_writer_new(const ims_options *o, ims_writer **out);
+
+/* Starts a new archive at path. Nothing appears at path until ims_writer_finish succeeds:
  * the data goes to a temporary file in the same folder, renamed on success, removed by
- * ims_writer_close otherwise. o may be NULL for defaults. */
+ * ims_writer_close otherwise. On failure ims_writer_errmsg says why. */
+IMS_API IMS_NODISCARD ims_status ims_writer_create(ims_writer *w, const char *path);
+
+/* ims_writer_new + ims_writer_create; on failure nothing is returned (not even a message). */
 IMS_API IMS_NODISCARD ims_status ims_writer_open(const char *path, const ims_options *o, ims_writer **out);
 
 /* Adds the file, directory or symlink at fs_path under the archive path arc_path (which is
@@ -163,11 +170,18 @@ IMS_API void ims_writer_close(ims_writer *w);
 
 typedef struct ims_reader ims_reader;
 
-/* Opens an archive. When the footer or index is damaged, the reader falls back to a scan of
- * the blocks (recovery mode): *out is still set, ims_reader_damaged() reports 1 and the
- * function returns IMS_OK; entries whose data cannot be found are marked damaged. It fails
- * with IMS_E_CORRUPT only when nothing at all can be recovered, IMS_E_VERSION for a newer
- * format. */
+/* Makes a reader with options o (NULL for defaults); fails only with IMS_E_NOMEM / IMS_E_ARG. */
+IMS_API IMS_NODISCARD ims_status ims_reader_new(const ims_options *o, ims_reader **out);
+
+/* Loads the archive at path (call once). When the footer or index is damaged, the reader
+ * falls back to a scan of the blocks (recovery mode): it returns IMS_OK,
+ * ims_reader_damaged() reports 1 and ims_reader_errmsg() says what was damaged; entries
+ * whose data cannot be found are marked damaged. It fails with IMS_E_CORRUPT only when
+ * nothing at all can be recovered, IMS_E_VERSION for a newer format, IMS_E_IO when the
+ * file cannot be read; ims_reader_errmsg says why. */
+IMS_API IMS_NODISCARD ims_status ims_reader_load(ims_reader *r, const char *path);
+
+/* ims_reader_new + ims_reader_load; on failure nothing is returned (not even a message). */
 IMS_API IMS_NODISCARD ims_status ims_reader_open(const char *path, const ims_options *o, ims_reader **out);
 
 IMS_API int ims_reader_damaged(const ims_reader *r);

@@ -29,5 +29,14 @@ void ims_err_prefix(ims_err *e, const char *fmt, ...) {
   va_end(ap);
   char old[IMS_ERRMSG_CAP];
   memcpy(old, e->msg, sizeof old);
-  (void)snprintf(e->msg, sizeof e->msg, "%s: %s", pre, old);
+  /* Truncation is fine: the message is for humans and stays NUL-terminated. */
+  size_t n = strlen(pre);
+  if (n > sizeof e->msg - 3) n = sizeof e->msg - 3;
+  memcpy(e->msg, pre, n);
+  e->msg[n] = ':';
+  e->msg[n + 1] = ' ';
+  size_t rest = sizeof e->msg - n - 2, ol = strlen(old);
+  if (ol > rest - 1) ol = rest - 1;
+  memcpy(e->msg + n + 2, old, ol);
+  e->msg[n + 2 + ol] = '\0';
 }

@@ -1,0 +1,32 @@
+/* Internal helpers shared by the writer and the reader (lib/pack/). */
+#ifndef IMS_PACK_PACK_H
+#define IMS_PACK_PACK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "archive/format.h"
+#include "archive/index.h"
+#include "codec/codec.h"
+#include "common/err.h"
+
+/* Normalises an archive path: drops "." components and repeated or trailing slashes.
+ * Refuses (IMS_E_UNSAFE_PATH) empty results, absolute paths and ".." components.
+ * *out is malloc'd. */
+ims_status path_normalize(const char *in, char **out, ims_err *err);
+
+/* True when every component is safe to create below an output folder. */
+bool path_is_safe(const char *p);
+
+/* What the first bytes of a file say it is (ARC_KIND_*). */
+uint8_t sniff_kind(const uint8_t *p, size_t n);
+
+/* The codec environment for options o. */
+codec_env env_from_options(const ims_options *o);
+
+/* Chunk size for contents that are split into several blocks (zstd only). */
+#define PACK_CHUNK ((size_t)32 << 20)
+/* Longest chain of references decoded for one content. */
+#define PACK_MAX_CHAIN 4096
+
+#endif

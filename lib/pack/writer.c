@@ -1,0 +1,678 @@
+/* ims_writer: scan inputs, deduplicate, code every content with the best codec that
+ * round-trips (verified by decoding), write blocks, manifest, index and footer.
+ *
+ * Flow (docs/DESIGN.md): add_path reads each file once (hash, kind). finish assigns
+ * contents (identical files once, confirmed byte by byte), writes the manifest, then codes
+ * contents in batches on the thread pool and writes each batch in content order, so the
+ * archive bytes never depend on the thread count. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "archive/arcfile.h"
+#include "common/hash.h"
+#include "common/mem.h"
+#include "common/pool.h"
+#include "pack.h"
+
+typedef struct w_entry {
+  char *arc_path, *fs_path, *link;
+  uint8_t type;
+  uint32_t mode;
+  int64_t mtime_sec;
+  uint32_t mtime_nsec;
+  uint64_t size;
+  ims_h128 hash;
+  uint8_t kind;
+  uint32_t content; /* assigned by finish */
+  bool skipped;
+} w_entry;
+
+typedef struct w_content {
+  size_t source;       /* entry whose file is read */
+  uint32_t n_entries;  /* entries that share it */
+  bool skipped;        /* could not be coded: its entries are left out */
+  ims_hasher *hasher;  /* for chunked contents, fed in chunk order */
+} w_content;
+
+struct ims_writer {
+  ims_options opt;
+  ims_err err;
+  arc_out *out;
+  w_entry *e;
+  size_t n, cap;
+  /* open-addressing set of archive paths: index + 1 into e, 0 = empty */
+  size_t *pathset;
+  size_t pathset_cap;
+  ims_skip_fn skip_fn;
+  void *skip_opaque;
+  uint64_t skipped;
+  bool finished, failed;
+};
+
+static const char *fmt_errno(void) { return strerror(errno); }
+
+ims_status ims_writer_new(const ims_options *o, ims_writer **out) {
+  if (!out) return IMS_E_ARG;
+  ims_writer *w = calloc(1, sizeof *w);
+  if (!w) return IMS_E_NOMEM;
+  if (o) {
+    if (o->struct_size != sizeof *o) {
+      free(w);
+      return IMS_E_ARG;
+    }
+    w->opt = *o;
+  } else {
+    if (ims_options_init(&w->opt, IMS_VERSION_NUMBER) != IMS_OK) { /* defaults are set either way */ }
+  }
+  if (w->opt.mode != IMS_MODE_EXACT) {
+    free(w);
+    return IMS_E_UNSUPPORTED;
+  }
+  if (w->opt.threads == 0) w->opt.threads = pool_cores();
+  if (w->opt.threads > 256) w->opt.threads = 256;
+  if (w->opt.zstd_level < 1) w->opt.zstd_level = 1;
+  if (w->opt.zstd_level > 22) w->opt.zstd_level = 22;
+  *out = w;
+  return IMS_OK;
+}
+
+ims_status ims_writer_create(ims_writer *w, const char *path) {
+  if (!w || !path) return IMS_E_ARG;
+  if (w->out || w->failed) return ims_fail(&w->err, IMS_E_STATE, "writer already has an archive");
+  return arc_out_open(path, &w->out, &w->err);
+}
+
+ims_status ims_writer_open(const char *path, const ims_options *o, ims_writer **out) {
+  ims_writer *w;
+  ims_status st = ims_writer_new(o, &w);
+  if (st) return st;
+  if ((st = ims_writer_create(w, path)) != IMS_OK) {
+    ims_writer_close(w);
+    return st;
+  }
+  *out = w;
+  return IMS_OK;
+}
+
+const char *ims_writer_errmsg(const ims_writer *w) { return w ? w->err.msg : "no writer"; }
+uint64_t ims_writer_skipped(const ims_writer *w) { return w ? w->skipped : 0; }
+
+void ims_writer_set_skip_callback(ims_writer *w, ims_skip_fn fn, void *opaque) {
+  w->skip_fn = fn;
+  w->skip_opaque = opaque;
+}
+
+static uint64_t str_hash(const char *s) { return ims_hash64(s, strlen(s)); }
+
+/* Finds path in the set; returns the slot (empty or matching). */
+static size_t pathset_slot(const ims_writer *w, const char *path) {
+  size_t mask = w->pathset_cap - 1, i = (size_t)str_hash(path) & mask;
+  while (w->pathset[i] && strcmp(w->e[w->pathset[i] - 1].arc_path, path) != 0) i = (i + 1) & mask;
+  return i;
+}
+
+static ims_status pathset_grow(ims_writer *w) {
+  if (w->n + 1 < w->pathset_cap / 2) return IMS_OK;
+  size_t nc = w->pathset_cap ? w->pathset_cap * 2 : 1024;
+  size_t *old = w->pathset, oc = w->pathset_cap;
+  w->pathset = calloc(nc, sizeof *w->pathset);
+  if (!w->pathset) {
+    w->pathset = old;
+    return IMS_E_NOMEM;
+  }
+  w->pathset_cap = nc;
+  for (size_t i = 0; i < oc; i++)
+    if (old[i]) w->pathset[pathset_slot(w, w->e[old[i] - 1].arc_path)] = old[i];
+  free(old);
+  return IMS_OK;
+}
+
+static void entry_free(w_entry *e) {
+  free(e->arc_path);
+  free(e->fs_path);
+  free(e->link);
+}
+
+/* Reads the whole file once: hash, kind, and a check that its size did not change. */
+static ims_status scan_file(ims_writer *w, w_entry *e, const char *fs_path) {
+  int fd = open(fs_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return ims_fail(&w->err, IMS_E_IO, "%s: cannot open: %s", fs_path, fmt_errno());
+  struct stat sb;
+  ims_status st = IMS_OK;
+  ims_hasher *h = ims_hasher_new();
+  uint8_t *chunk = malloc(1 << 20);
+  if (!h || !chunk) {
+    st = ims_fail(&w->err, IMS_E_NOMEM, "%s: out of memory", fs_path);
+    goto done;
+  }
+  if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    st = ims_fail(&w->err, IMS_E_IO, "%s: not a regular file any more", fs_path);
+    goto done;
+  }
+  uint64_t total = 0;
+  bool first = true;
+  for (;;) {
+    ssize_t r = read(fd, chunk, 1 << 20);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      st = ims_fail(&w->err, IMS_E_IO, "%s: read error: %s", fs_path, fmt_errno());
+      goto done;
+    }
+    if (r == 0) break;
+    if (first) e->kind = sniff_kind(chunk, (size_t)r);
+    first = false;
+    ims_hasher_update(h, chunk, (size_t)r);
+    total += (uint64_t)r;
+  }
+  if (total != (uint64_t)sb.st_size) {
+    st = ims_fail(&w->err, IMS_E_IO, "%s: file changed while being read", fs_path);
+    goto done;
+  }
+  e->size = total;
+  e->hash = ims_hasher_digest(h);
+  e->mode = (uint32_t)sb.st_mode & 07777u;
+  e->mtime_sec = (int64_t)sb.st_mtim.tv_sec;
+  e->mtime_nsec = (uint32_t)sb.st_mtim.tv_nsec;
+done:
+  ims_hasher_free(h);
+  free(chunk);
+  close(fd);
+  return st;
+}
+
+ims_status ims_writer_add_path(ims_writer *w, const char *arc_path, const char *fs_path) {
+  if (!w || !arc_path || !fs_path) return IMS_E_ARG;
+  if (!w->out || w->finished || w->failed) return ims_fail(&w->err, IMS_E_STATE, "writer already finished or failed");
+  ims_err_clear(&w->err);
+  w_entry e;
+  memset(&e, 0, sizeof e);
+  e.content = ARC_NO_CONTENT;
+  ims_status st = path_normalize(arc_path, &e.arc_path, &w->err);
+  if (st) {
+    ims_err_prefix(&w->err, "%s", arc_path);
+    return st;
+  }
+  if ((st = pathset_grow(w)) != IMS_OK) {
+    entry_free(&e);
+    return ims_fail(&w->err, st, "out of memory");
+  }
+  size_t slot = pathset_slot(w, e.arc_path);
+  if (w->pathset[slot]) {
+    st = ims_fail(&w->err, IMS_E_EXISTS, "%s: already in the archive", e.arc_path);
+    entry_free(&e);
+    return st;
+  }
+  struct stat sb;
+  if (lstat(fs_path, &sb) != 0) {
+    st = ims_fail(&w->err, IMS_E_IO, "%s: %s", fs_path, fmt_errno());
+    goto fail;
+  }
+  e.mode = (uint32_t)sb.st_mode & 07777u;
+  e.mtime_sec = (int64_t)sb.st_mtim.tv_sec;
+  e.mtime_nsec = (uint32_t)sb.st_mtim.tv_nsec;
+  if (S_ISDIR(sb.st_mode)) {
+    e.type = IMS_ENTRY_DIR;
+  } else if (S_ISLNK(sb.st_mode)) {
+    e.type = IMS_ENTRY_SYMLINK;
+    size_t cap = (size_t)sb.st_size + 1;
+    if (sb.st_size <= 0 || cap > ARC_MAX_PATH + 1) cap = ARC_MAX_PATH + 1;
+    e.link = malloc(cap);
+    if (!e.link) {
+      st = ims_fail(&w->err, IMS_E_NOMEM, "out of memory");
+      goto fail;
+    }
+    ssize_t n = readlink(fs_path, e.link, cap);
+    if (n <= 0 || (size_t)n >= cap) {
+      st = ims_fail(&w->err, IMS_E_IO, "%s: cannot read the link: %s", fs_path, n < 0 ? fmt_errno() : "too long");
+      goto fail;
+    }
+    e.link[n] = '\0';
+    e.size = (uint64_t)n;
+  } else if (S_ISREG(sb.st_mode)) {
+    e.type = IMS_ENTRY_FILE;
+    if ((st = scan_file(w, &e, fs_path)) != IMS_OK) goto fail;
+    size_t n = strlen(fs_path) + 1;
+    e.fs_path = malloc(n);
+    if (!e.fs_path) {
+      st = ims_fail(&w->err, IMS_E_NOMEM, "out of memory");
+      goto fail;
+    }
+    memcpy(e.fs_path, fs_path, n);
+  } else {
+    st = ims_fail(&w->err, IMS_E_UNSUPPORTED, "%s: not a regular file, directory or symlink", fs_path);
+    goto fail;
+  }
+  if (w->n == w->cap) {
+    size_t nc = w->cap ? w->cap * 2 : 256;
+    w_entry *q = realloc(w->e, nc * sizeof *q);
+    if (!q) {
+      st = ims_fail(&w->err, IMS_E_NOMEM, "out of memory");
+      goto fail;
+    }
+    w->e = q;
+    w->cap = nc;
+  }
+  w->e[w->n++] = e;
+  w->pathset[slot] = w->n;
+  return IMS_OK;
+fail:
+  entry_free(&e);
+  return st;
+}
+
+/* ------------------------------------------------------------------ finish */
+
+static bool same_file_bytes(const char *a, const char *b) {
+  int fa = open(a, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), fb = open(b, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  bool same = fa >= 0 && fb >= 0;
+  uint8_t *ba = malloc(1 << 20), *bb = malloc(1 << 20);
+  if (!ba || !bb) same = false;
+  while (same) {
+    ssize_t na = read(fa, ba, 1 << 20);
+    if (na < 0 && errno == EINTR) continue;
+    if (na < 0) {
+      same = false;
+      break;
+    }
+    size_t got = 0;
+    while (same && got < (size_t)na) {
+      ssize_t nb = read(fb, bb + got, (size_t)na - got);
+      if (nb < 0 && errno == EINTR) continue;
+      if (nb <= 0) same = false;
+      else got += (size_t)nb;
+    }
+    if (!same) break;
+    if (memcmp(ba, bb, (size_t)na) != 0) same = false;
+    if (na == 0) {
+      /* a must be at its end; b must be too */
+      ssize_t nb = read(fb, bb, 1);
+      same = nb == 0;
+      break;
+    }
+  }
+  free(ba);
+  free(bb);
+  if (fa >= 0) close(fa);
+  if (fb >= 0) close(fb);
+  return same;
+}
+
+typedef struct h128_slot {
+  ims_h128 h;
+  uint32_t content; /* + 1; 0 = empty */
+} h128_slot;
+
+/* One unit of coding work: a whole content, or one chunk of a large content. */
+typedef struct job {
+  uint32_t content;
+  uint32_t chunk;
+  uint64_t offset;
+  size_t len;
+  bool whole;     /* the job is the whole content (codecs other than zstd allowed) */
+  /* results */
+  ims_status st;  /* IMS_OK, or why the content must be skipped */
+  char msg[IMS_ERRMSG_CAP];
+  uint8_t codec, fallback;
+  buf payload;
+  uint8_t *data;  /* the source bytes, kept for hashing in order (chunked contents) */
+} job;
+
+typedef struct batch_ctx {
+  ims_writer *w;
+  w_content *wc;
+  arc_index *ix;
+  job *jobs;
+  codec_env env;
+} batch_ctx;
+
+static ims_status read_range(const char *path, uint64_t off, uint8_t *dst, size_t len, char *msg, size_t cap) {
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    snprintf(msg, cap, "cannot open: %s", strerror(errno));
+    return IMS_E_IO;
+  }
+  size_t got = 0;
+  while (got < len) {
+    ssize_t n = pread(fd, dst + got, len - got, (off_t)(off + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n < 0)
+        snprintf(msg, cap, "read error: %s", strerror(errno));
+      else
+        snprintf(msg, cap, "file shrank while being packed");
+      close(fd);
+      return IMS_E_IO;
+    }
+    got += (size_t)n;
+  }
+  close(fd);
+  return IMS_OK;
+}
+
+static uint8_t fallback_of(ims_status st) {
+  switch (st) {
+  case IMS_E_UNSUPPORTED: return IMS_FB_UNSUPPORTED;
+  case IMS_E_LIMIT: return IMS_FB_LIMIT;
+  case IMS_E_MISMATCH: return IMS_FB_MISMATCH;
+  default: return IMS_FB_CORRUPT;
+  }
+}
+
+/* Encodes with c, decodes back and compares (invariant 1 of DESIGN.md). */
+static ims_status try_codec(const codec *c, const codec_env *env, const uint8_t *src, size_t len, buf *out,
+                            uint8_t *check, ims_err *err) {
+  out->len = 0;
+  ims_status st = c->encode(env, src, len, NULL, 0, out, err);
+  if (st) return st;
+  if ((st = c->decode(env, out->p, out->len, NULL, 0, check, len, err)) != IMS_OK) return IMS_E_MISMATCH;
+  if (len && memcmp(check, src, len) != 0) return ims_fail(err, IMS_E_MISMATCH, "%s: round trip differs", c->name);
+  return IMS_OK;
+}
+
+static void run_job(void *vctx, size_t j) {
+  batch_ctx *ctx = vctx;
+  job *jb = &ctx->jobs[j];
+  const w_entry *src = &ctx->w->e[ctx->wc[jb->content].source];
+  const arc_content *ct = &ctx->ix->contents[jb->content];
+  uint8_t *check = NULL;
+  ims_err err;
+  ims_err_clear(&err);
+  jb->data = malloc(jb->len ? jb->len : 1);
+  check = malloc(jb->len ? jb->len : 1);
+  if (!jb->data || !check) {
+    jb->st = IMS_E_NOMEM;
+    snprintf(jb->msg, sizeof jb->msg, "out of memory");
+    goto done;
+  }
+  if ((jb->st = read_range(src->fs_path, jb->offset, jb->data, jb->len, jb->msg, sizeof jb->msg)) != IMS_OK) goto done;
+  if (jb->whole) {
+    ims_h128 h = ims_hash128(jb->data, jb->len);
+    if (memcmp(h.b, ct->hash, 16) != 0) {
+      jb->st = IMS_E_IO;
+      snprintf(jb->msg, sizeof jb->msg, "file changed while being packed");
+      goto done;
+    }
+  }
+  /* The codec chain: preferred codec first, ending at stored bytes. */
+  uint8_t chain[3];
+  size_t n_chain = 0;
+  if (jb->whole && ct->kind == ARC_KIND_JPEG && ctx->w->opt.jpeg && codec_by_id(CODEC_JPEG)) chain[n_chain++] = CODEC_JPEG;
+  chain[n_chain++] = CODEC_ZSTD;
+  jb->fallback = IMS_FB_NONE;
+  for (size_t k = 0; k < n_chain; k++) {
+    const codec *c = codec_by_id(chain[k]);
+    ims_status st = try_codec(c, &ctx->env, jb->data, jb->len, &jb->payload, check, &err);
+    if (st == IMS_OK && (c->id != CODEC_ZSTD || jb->payload.len < jb->len)) {
+      jb->codec = c->id;
+      goto done;
+    }
+    if (k == 0 && n_chain > 1) jb->fallback = st == IMS_OK ? IMS_FB_NO_GAIN : fallback_of(st);
+  }
+  jb->payload.len = 0;
+  jb->codec = CODEC_RAW;
+  jb->st = buf_append(&jb->payload, jb->data, jb->len);
+  if (jb->st) snprintf(jb->msg, sizeof jb->msg, "out of memory");
+done:
+  free(check);
+}
+
+static void skip_entries(ims_writer *w, uint32_t content, const char *why) {
+  for (size_t i = 0; i < w->n; i++) {
+    w_entry *e = &w->e[i];
+    if (e->type != IMS_ENTRY_FILE || e->content != content || e->skipped) continue;
+    e->skipped = true;
+    w->skipped++;
+    if (w->skip_fn) w->skip_fn(w->skip_opaque, e->arc_path, why);
+  }
+}
+
+/* Assigns content numbers: identical files share one content (hash equal and bytes equal). */
+static ims_status assign_contents(ims_writer *w, arc_index *ix, w_content **wc_out) {
+  size_t cap = 16;
+  while (cap < w->n * 2 + 16) cap *= 2;
+  h128_slot *tab = calloc(cap, sizeof *tab);
+  w_content *wc = calloc(w->n + 1, sizeof *wc);
+  if (!tab || !wc) {
+    free(tab);
+    free(wc);
+    return ims_fail(&w->err, IMS_E_NOMEM, "out of memory");
+  }
+  ims_status st = IMS_OK;
+  for (size_t i = 0; i < w->n && !st; i++) {
+    w_entry *e = &w->e[i];
+    if (e->type != IMS_ENTRY_FILE) continue;
+    size_t s = (size_t)get_u64le(e->hash.b) & (cap - 1);
+    while (tab[s].content && memcmp(tab[s].h.b, e->hash.b, 16) != 0) s = (s + 1) & (cap - 1);
+    if (tab[s].content) {
+      uint32_t c = tab[s].content - 1;
+      if (same_file_bytes(w->e[wc[c].source].fs_path, e->fs_path)) {
+        e->content = c;
+        wc[c].n_entries++;
+        continue;
+      }
+      /* same hash, different bytes (or a file that changed): its own content */
+    }
+    arc_content ct;
+    memset(&ct, 0, sizeof ct);
+    memcpy(ct.hash, e->hash.b, 16);
+    ct.size = e->size;
+    ct.kind = e->kind;
+    ct.ref = ARC_NO_REF;
+    uint32_t num;
+    if ((st = arc_index_add_content(ix, &ct, &num)) != IMS_OK) {
+      ims_fail(&w->err, st, "too many contents");
+      break;
+    }
+    if (!tab[s].content) {
+      tab[s].h = e->hash;
+      tab[s].content = num + 1;
+    }
+    e->content = num;
+    wc[num].source = i;
+    wc[num].n_entries = 1;
+  }
+  free(tab);
+  if (st) {
+    free(wc);
+    return st;
+  }
+  *wc_out = wc;
+  return IMS_OK;
+}
+
+static ims_status add_entries(const ims_writer *w, arc_index *ix) {
+  for (size_t i = 0; i < w->n; i++) {
+    const w_entry *e = &w->e[i];
+    if (e->skipped) continue;
+    arc_entry ae = {.type = e->type,
+                    .mode = e->mode,
+                    .mtime_sec = e->mtime_sec,
+                    .mtime_nsec = e->mtime_nsec,
+                    .content = e->type == IMS_ENTRY_FILE ? e->content : ARC_NO_CONTENT,
+                    .path = e->arc_path,
+                    .link = e->link};
+    ims_status st = arc_index_add_entry(ix, &ae);
+    if (st) return st;
+  }
+  return IMS_OK;
+}
+
+static void report_progress(ims_writer *w, uint64_t files_done, uint64_t files_total, uint64_t bytes_done,
+                            uint64_t bytes_total) {
+  if (!w->opt.progress) return;
+  ims_progress p = {sizeof p, files_done, files_total, bytes_done, bytes_total};
+  w->opt.progress(w->opt.progress_opaque, &p);
+}
+
+/* Writes the blocks of a finished batch in job order. */
+static ims_status write_batch(ims_writer *w, w_content *wc, arc_index *ix, job *jobs, size_t n_jobs,
+                              uint64_t *files_done) {
+  for (size_t j = 0; j < n_jobs; j++) {
+    job *jb = &jobs[j];
+    w_content *c = &wc[jb->content];
+    arc_content *ct = &ix->contents[jb->content];
+    if (c->skipped) continue;
+    if (jb->st) {
+      c->skipped = true;
+      skip_entries(w, jb->content, jb->msg);
+      continue;
+    }
+    if (!jb->whole) {
+      if (jb->chunk == 0 && !(c->hasher = ims_hasher_new())) return ims_fail(&w->err, IMS_E_NOMEM, "out of memory");
+      ims_hasher_update(c->hasher, jb->data, jb->len);
+    }
+    arc_block_header h = {.type = ARC_BLOCK_DATA,
+                          .codec = jb->codec,
+                          .content = jb->content,
+                          .chunk = jb->chunk,
+                          .payload_len = jb->payload.len,
+                          .raw_len = jb->len};
+    arc_blockref ref;
+    ims_status st = arc_out_block(w->out, &h, jb->payload.p, &ref, &w->err);
+    if (st) return st;
+    if ((st = arc_index_add_block(ix, jb->content, &ref)) != IMS_OK) return ims_fail(&w->err, st, "out of memory");
+    if (jb->chunk == 0) {
+      ct->codec = jb->codec;
+      ct->fallback = jb->fallback;
+    } else if (ct->codec != jb->codec) {
+      ct->codec = CODEC_ZSTD; /* chunks may differ (raw vs zstd); the block header says which */
+    }
+    uint64_t done_bytes = jb->offset + jb->len;
+    if (done_bytes == ct->size) {
+      if (!jb->whole) {
+        ims_h128 hh = ims_hasher_digest(c->hasher);
+        ims_hasher_free(c->hasher);
+        c->hasher = NULL;
+        if (memcmp(hh.b, ct->hash, 16) != 0) {
+          c->skipped = true;
+          skip_entries(w, jb->content, "file changed while being packed");
+          continue;
+        }
+      }
+      *files_done += c->n_entries;
+    }
+  }
+  return IMS_OK;
+}
+
+static void free_jobs(job *jobs, size_t n) {
+  for (size_t j = 0; j < n; j++) {
+    buf_free(&jobs[j].payload);
+    free(jobs[j].data);
+    jobs[j].data = NULL;
+  }
+}
+
+/* Codes every content, batch by batch. A batch holds at most max_jobs jobs and about
+ * budget input bytes, so memory is bounded by the batch, not by the set. */
+static ims_status code_contents(ims_writer *w, w_content *wc, arc_index *ix) {
+  const size_t max_jobs = (size_t)w->opt.threads * 4;
+  const uint64_t budget = (uint64_t)w->opt.threads * 2 * PACK_CHUNK;
+  job *jobs = calloc(max_jobs, sizeof *jobs);
+  if (!jobs) return ims_fail(&w->err, IMS_E_NOMEM, "out of memory");
+  batch_ctx ctx = {w, wc, ix, jobs, env_from_options(&w->opt)};
+  uint64_t files_total = 0, bytes_total = 0, files_done = 0, bytes_done = 0;
+  for (size_t i = 0; i < w->n; i++)
+    if (w->e[i].type == IMS_ENTRY_FILE) files_total++;
+  for (uint32_t c = 0; c < ix->n_contents; c++) bytes_total += ix->contents[c].size;
+  ims_status st = IMS_OK;
+  uint32_t c = 0;
+  uint64_t off = 0;
+  while (c < ix->n_contents && !st) {
+    size_t n_jobs = 0;
+    uint64_t bytes = 0;
+    while (c < ix->n_contents && n_jobs < max_jobs && (n_jobs == 0 || bytes < budget)) {
+      const arc_content *ct = &ix->contents[c];
+      bool whole = ct->size <= PACK_CHUNK || (ct->kind == ARC_KIND_JPEG && ct->size <= w->opt.max_member_bytes &&
+                                              ct->size <= SIZE_MAX / 2);
+      job *jb = &jobs[n_jobs++];
+      memset(jb, 0, sizeof *jb);
+      buf_init(&jb->payload, SIZE_MAX);
+      jb->content = c;
+      jb->whole = whole;
+      jb->offset = off;
+      jb->chunk = (uint32_t)(off / PACK_CHUNK);
+      jb->len = whole ? (size_t)ct->size : (size_t)(ct->size - off < PACK_CHUNK ? ct->size - off : PACK_CHUNK);
+      bytes += jb->len;
+      off += jb->len;
+      if (whole || off >= ct->size) {
+        c++;
+        off = 0;
+      }
+    }
+    ctx.env.threads = 1;
+    (void)pool_run(w->opt.threads, n_jobs, run_job, &ctx);
+    st = write_batch(w, wc, ix, jobs, n_jobs, &files_done);
+    bytes_done += bytes;
+    free_jobs(jobs, n_jobs);
+    report_progress(w, files_done, files_total, bytes_done, bytes_total);
+  }
+  free(jobs);
+  return st;
+}
+
+ims_status ims_writer_finish(ims_writer *w) {
+  if (!w) return IMS_E_ARG;
+  if (!w->out || w->finished || w->failed)
+    return ims_fail(&w->err, IMS_E_STATE, "writer not created, already finished or failed");
+  ims_err_clear(&w->err);
+  arc_index ix;
+  arc_index_init(&ix);
+  w_content *wc = NULL;
+  ims_status st = assign_contents(w, &ix, &wc);
+  if (st) goto fail;
+  if ((st = add_entries(w, &ix)) != IMS_OK) {
+    ims_fail(&w->err, st, "cannot build the manifest: %s", ims_strerror(st));
+    goto fail;
+  }
+  uint64_t segment = arc_out_pos(w->out);
+  if ((st = arc_out_meta(w->out, ARC_BLOCK_MANIFEST, &ix, NULL, &w->err)) != IMS_OK) goto fail;
+  if ((st = code_contents(w, wc, &ix)) != IMS_OK) goto fail;
+  /* Contents that were skipped keep their number (block headers name it) but hold nothing. */
+  for (uint32_t c = 0; c < ix.n_contents; c++) {
+    if (!wc[c].skipped) continue;
+    arc_content *ct = &ix.contents[c];
+    ct->size = 0;
+    ct->n_blocks = 0;
+    memset(ct->hash, 0, 16);
+  }
+  /* The index lists only the entries that made it. */
+  for (uint32_t i = 0; i < ix.n_entries; i++) {
+    free(ix.entries[i].path);
+    free(ix.entries[i].link);
+  }
+  ix.n_entries = 0;
+  if ((st = add_entries(w, &ix)) != IMS_OK) {
+    ims_fail(&w->err, st, "cannot build the index: %s", ims_strerror(st));
+    goto fail;
+  }
+  /* The block list of a skipped content may be half-written; its blocks stay as garbage. */
+  arc_blockref iref;
+  if ((st = arc_out_meta(w->out, ARC_BLOCK_INDEX, &ix, &iref, &w->err)) != IMS_OK) goto fail;
+  if ((st = arc_out_commit(w->out, &iref, segment, &w->err)) != IMS_OK) goto fail;
+  w->finished = true;
+  arc_index_free(&ix);
+  for (uint32_t c = 0; wc && c < w->n; c++) ims_hasher_free(wc[c].hasher);
+  free(wc);
+  return IMS_OK;
+fail:
+  w->failed = true;
+  arc_index_free(&ix);
+  for (uint32_t c = 0; wc && c < w->n; c++) ims_hasher_free(wc[c].hasher);
+  free(wc);
+  return st;
+}
+
+void ims_writer_close(ims_writer *w) {
+  if (!w) return;
+  arc_out_close(w->out);
+  for (size_t i = 0; i < w->n; i++) entry_free(&w->e[i]);
+  free(w->e);
+  free(w->pathset);
+  free(w);
+}
