@@ -2,10 +2,12 @@
  * destination folder and renamed into place only when complete (DESIGN.md invariant 2 for
  * archives, kept here too: no half-written video is ever left at the asked-for path). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libavutil/error.h>
@@ -41,9 +43,18 @@ ims_status exp_out_open(exp_job *job, ims_err *err) {
   }
   memcpy(job->tmp_path, out, n);
   memcpy(job->tmp_path + n, suffix, sizeof suffix);
-  int fd = mkstemp(job->tmp_path);
+  int fd = -1, e = 0;
+  /* not mkstemp: its 0600 would survive the rename; 0666 here lets the umask decide */
+  for (unsigned attempt = 0; fd < 0 && attempt < 100; attempt++) {
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    unsigned long v = (unsigned long)getpid() * 7919ul + (unsigned long)ts.tv_nsec + attempt * 104729ul;
+    for (size_t i = 0; i < 6; i++, v /= 36) job->tmp_path[n + 5 + i] = "0123456789abcdefghijklmnopqrstuvwxyz"[v % 36];
+    fd = open(job->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    e = errno;
+    if (fd < 0 && e != EEXIST) break;
+  }
   if (fd < 0) {
-    int e = errno;
     free(job->tmp_path);
     job->tmp_path = NULL;
     free(url);
@@ -54,7 +65,7 @@ ims_status exp_out_open(exp_job *job, ims_err *err) {
   memcpy(url, "file:", 5);
   memcpy(url + 5, job->tmp_path, n + sizeof suffix);
   char tmp[128];
-  int e = avformat_alloc_output_context2(&job->fc, NULL, "matroska", NULL);
+  e = avformat_alloc_output_context2(&job->fc, NULL, "matroska", NULL);
   if (e < 0 || !job->fc) {
     free(url);
     return ims_fail(err, IMS_E_UNSUPPORTED, "this FFmpeg has no Matroska muxer: %s", exp_averr(e, tmp, sizeof tmp));
