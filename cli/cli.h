@@ -15,6 +15,7 @@ typedef struct cli {
   int verbosity;       /* 0 = -q, 1 = normal, 2+ = -v */
   bool stderr_tty;     /* progress only on a terminal */
   const char *command; /* the subcommand being run */
+  unsigned threads;    /* -j for reading commands; 0 = one per core */
 } cli;
 
 /* "imgstash: SUBJECT: message" on stderr. subject may be NULL. */

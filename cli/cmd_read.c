@@ -29,7 +29,13 @@ static const char *esc(const char *path, char *tmp, size_t cap) {
 
 ims_reader *cli_open_archive(const cli *c, const char *path, int *exit_code) {
   ims_reader *r = NULL;
-  ims_status st = ims_reader_new(NULL, &r);
+  ims_options o;
+  if (ims_options_init(&o, IMS_VERSION_NUMBER) != IMS_OK) {
+    *exit_code = EXIT_DATA;
+    return NULL;
+  }
+  o.threads = c->threads;
+  ims_status st = ims_reader_new(&o, &r);
   if (st) {
     cli_error(c, path, "%s", ims_strerror(st));
     *exit_code = EXIT_DATA;
@@ -65,6 +71,12 @@ static int parse_read_opts(cli *c, int argc, char **argv, const char *shortopts,
     case 'l': ro->long_list = true; break;
     case 'J': ro->json = true; break;
     case 'C': ro->dir = optarg; break;
+    case 'j': {
+      uint64_t v;
+      if (!cli_parse_uint(c, "--threads", optarg, 0, 256, &v)) return EXIT_USAGE;
+      c->threads = (unsigned)v;
+      break;
+    }
     case 'q': c->verbosity = 0; break;
     case 'v': c->verbosity++; break;
     case 'h': fputs(ro->help, stdout); return -2;
@@ -76,7 +88,8 @@ static int parse_read_opts(cli *c, int argc, char **argv, const char *shortopts,
 }
 
 #define COMMON_LONGOPTS                                                                                  \
-  {"quiet", no_argument, NULL, 'q'}, {"verbose", no_argument, NULL, 'v'}, {"help", no_argument, NULL, 'h'}
+  {"quiet", no_argument, NULL, 'q'}, {"verbose", no_argument, NULL, 'v'}, {"help", no_argument, NULL, 'h'}, \
+      {"threads", required_argument, NULL, 'j'}
 
 /* ------------------------------------------------------------------ unpack */
 
@@ -92,6 +105,7 @@ static const char unpack_help[] =
     "\n"
     "Options:\n"
     "  -C, --directory DIR    where to restore\n"
+    "  -j, --threads N        threads for decoding one image (default: one per core)\n"
     "  -q, --quiet            print errors only\n"
     "  -v, --verbose          name every entry as it is restored\n"
     "  -h, --help             this help\n";
@@ -99,7 +113,7 @@ static const char unpack_help[] =
 int cmd_unpack(cli *c, int argc, char **argv) {
   static const struct option lo[] = {{"directory", required_argument, NULL, 'C'}, COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
   read_opts ro = {.help = unpack_help, .dir = "."};
-  int rc = parse_read_opts(c, argc, argv, ":C:qvh", lo, &ro);
+  int rc = parse_read_opts(c, argc, argv, ":C:j:qvh", lo, &ro);
   if (rc >= 0) return rc;
   if (rc < -1) return EXIT_OK;
   if (optind + 1 != argc) return cli_usage_error(c, optind >= argc ? "no archive given" : "too many arguments");
@@ -178,7 +192,7 @@ int cmd_list(cli *c, int argc, char **argv) {
   static const struct option lo[] = {
       {"long", no_argument, NULL, 'l'}, {"json", no_argument, NULL, 'J'}, COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
   read_opts ro = {.help = list_help};
-  int rc = parse_read_opts(c, argc, argv, ":lqvh", lo, &ro);
+  int rc = parse_read_opts(c, argc, argv, ":lj:qvh", lo, &ro);
   if (rc >= 0) return rc;
   if (rc < -1) return EXIT_OK;
   if (optind + 1 != argc) return cli_usage_error(c, optind >= argc ? "no archive given" : "too many arguments");
@@ -277,7 +291,7 @@ static int stdout_write(void *opaque, const void *data, size_t len) {
 int cmd_cat(cli *c, int argc, char **argv) {
   static const struct option lo[] = {COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
   read_opts ro = {.help = cat_help};
-  int rc = parse_read_opts(c, argc, argv, ":qvh", lo, &ro);
+  int rc = parse_read_opts(c, argc, argv, ":j:qvh", lo, &ro);
   if (rc >= 0) return rc;
   if (rc < -1) return EXIT_OK;
   if (argc - optind != 2) return cli_usage_error(c, "cat takes an archive and one path");
@@ -316,6 +330,7 @@ static const char verify_help[] =
     "Prints one line per bad entry on standard error; exit status 0 only when all holds.\n"
     "\n"
     "Options:\n"
+    "  -j, --threads N        threads for decoding one image (default: one per core)\n"
     "  -q, --quiet            no summary line\n"
     "  -h, --help             this help\n";
 
@@ -391,7 +406,7 @@ static const char *compare_with(ims_reader *r, uint64_t i, const ims_entry *e, c
 int cmd_verify(cli *c, int argc, char **argv) {
   static const struct option lo[] = {COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
   read_opts ro = {.help = verify_help};
-  int rc = parse_read_opts(c, argc, argv, ":qvh", lo, &ro);
+  int rc = parse_read_opts(c, argc, argv, ":j:qvh", lo, &ro);
   if (rc >= 0) return rc;
   if (rc < -1) return EXIT_OK;
   if (argc - optind < 1 || argc - optind > 2) return cli_usage_error(c, "verify takes an archive and an optional DIR");
@@ -447,7 +462,7 @@ static const char stats_help[] =
 int cmd_stats(cli *c, int argc, char **argv) {
   static const struct option lo[] = {{"json", no_argument, NULL, 'J'}, COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
   read_opts ro = {.help = stats_help};
-  int rc = parse_read_opts(c, argc, argv, ":qvh", lo, &ro);
+  int rc = parse_read_opts(c, argc, argv, ":j:qvh", lo, &ro);
   if (rc >= 0) return rc;
   if (rc < -1) return EXIT_OK;
   if (optind + 1 != argc) return cli_usage_error(c, optind >= argc ? "no archive given" : "too many arguments");

@@ -6,6 +6,7 @@
 #include "archive/arcfile.h"
 #include "common/hash.h"
 #include "common/mem.h"
+#include "common/pool.h"
 #include "pack.h"
 #include "reader_internal.h"
 
@@ -22,6 +23,8 @@ ims_status ims_reader_new(const ims_options *o, ims_reader **out) {
   } else {
     if (ims_options_init(&r->opt, IMS_VERSION_NUMBER) != IMS_OK) { /* defaults are set either way */ }
   }
+  if (r->opt.threads == 0) r->opt.threads = pool_cores();
+  if (r->opt.threads > 256) r->opt.threads = 256;
   r->in.fd = -1;
   *out = r;
   return IMS_OK;
@@ -142,7 +145,7 @@ static ims_status decode_block(ims_reader *r, uint32_t c, uint32_t b, const uint
   const codec *cd = codec_by_id(h.codec);
   if (!cd) return ims_fail(&r->err, IMS_E_UNSUPPORTED, "unknown codec %u (newer archive?)", h.codec);
   codec_env env = env_from_options(&r->opt);
-  env.threads = r->opt.threads ? r->opt.threads : 1;
+  env.threads = r->opt.threads;
   st = cd->decode(&env, payload->p, payload->len, ref, ref_len, dst, (size_t)br->raw_len, &r->err);
   if (st) ims_err_prefix(&r->err, "block at offset %#llx", (unsigned long long)br->offset);
   return st;
