@@ -63,5 +63,7 @@ int cmd_video(cli *c, int argc, char **argv);
 
 /* Opens an archive for a command, reporting failures; NULL on failure. */
 ims_reader *cli_open_archive(const cli *c, const char *path, int *exit_code);
+/* The same, with progress reported to prog (may be NULL). */
+ims_reader *cli_open_archive_progress(const cli *c, const char *path, cli_progress *prog, int *exit_code);
 
 #endif

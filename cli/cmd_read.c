@@ -28,6 +28,10 @@ static const char *esc(const char *path, char *tmp, size_t cap) {
 }
 
 ims_reader *cli_open_archive(const cli *c, const char *path, int *exit_code) {
+  return cli_open_archive_progress(c, path, NULL, exit_code);
+}
+
+ims_reader *cli_open_archive_progress(const cli *c, const char *path, cli_progress *prog, int *exit_code) {
   ims_reader *r = NULL;
   ims_options o;
   if (ims_options_init(&o, IMS_VERSION_NUMBER) != IMS_OK) {
@@ -35,6 +39,10 @@ ims_reader *cli_open_archive(const cli *c, const char *path, int *exit_code) {
     return NULL;
   }
   o.threads = c->threads;
+  if (prog) {
+    o.progress = cli_progress_cb;
+    o.progress_opaque = prog;
+  }
   ims_status st = ims_reader_new(&o, &r);
   if (st) {
     cli_error(c, path, "%s", ims_strerror(st));
@@ -110,6 +118,24 @@ static const char unpack_help[] =
     "  -v, --verbose          name every entry as it is restored\n"
     "  -h, --help             this help\n";
 
+typedef struct unpack_state {
+  const cli *c;
+  ims_reader *r;
+  cli_progress *prog;
+  uint64_t bad;
+} unpack_state;
+
+static void unpack_error(void *opaque, uint64_t index, ims_status st, const char *msg) {
+  unpack_state *us = opaque;
+  ims_entry e;
+  char tmp[1024];
+  (void)st;
+  cli_progress_end(us->prog);
+  if (ims_reader_entry(us->r, index, &e) == IMS_OK)
+    cli_error(us->c, esc(e.path, tmp, sizeof tmp), "%s", msg);
+  us->bad++;
+}
+
 int cmd_unpack(cli *c, int argc, char **argv) {
   static const struct option lo[] = {{"directory", required_argument, NULL, 'C'}, COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
   read_opts ro = {.help = unpack_help, .dir = "."};
@@ -119,7 +145,9 @@ int cmd_unpack(cli *c, int argc, char **argv) {
   if (optind + 1 != argc) return cli_usage_error(c, optind >= argc ? "no archive given" : "too many arguments");
   const char *path = argv[optind];
   int code = EXIT_OK;
-  ims_reader *r = cli_open_archive(c, path, &code);
+  cli_progress prog0;
+  cli_progress_init(&prog0, c, "unpacking");
+  ims_reader *r = cli_open_archive_progress(c, path, &prog0, &code);
   if (!r) return code;
   if (ims_reader_damaged(r)) code = EXIT_DATA;
   if (mkdir(ro.dir, 0755) != 0 && errno != EEXIST) {
@@ -133,25 +161,20 @@ int cmd_unpack(cli *c, int argc, char **argv) {
     ims_reader_close(r);
     return EXIT_DATA;
   }
-  uint64_t n = ims_reader_count(r), bad = 0, bytes = 0;
-  cli_progress prog;
-  cli_progress_init(&prog, c, "unpacking");
-  char tmp[1024];
-  for (uint64_t i = 0; i < n; i++) {
-    ims_entry e;
-    if (ims_reader_entry(r, i, &e) != IMS_OK) continue;
-    if (ims_reader_extract_at(r, i, dirfd) != IMS_OK) {
-      cli_progress_end(&prog);
-      cli_error(c, esc(e.path, tmp, sizeof tmp), "%s", ims_reader_errmsg(r));
-      bad++;
-    } else if (c->verbosity >= 2) {
-      fprintf(stderr, "%s\n", e.path);
+  uint64_t n = ims_reader_count(r);
+  unpack_state us = {c, r, &prog0, 0};
+  if (ims_reader_extract_all_at(r, dirfd, unpack_error, &us) != IMS_OK && us.bad == 0) us.bad++;
+  uint64_t bad = us.bad;
+  cli_progress_end(&prog0);
+  if (c->verbosity >= 2) {
+    for (uint64_t i = 0; i < n; i++) {
+      ims_entry e;
+      if (ims_reader_entry(r, i, &e) == IMS_OK) {
+        cli_print_path(stderr, e.path);
+        fputc('\n', stderr);
+      }
     }
-    bytes += e.size;
-    ims_progress p = {sizeof p, i + 1, n, bytes, 0};
-    cli_progress_cb(&prog, &p);
   }
-  cli_progress_end(&prog);
   if (ims_reader_fix_dir_times(r, dirfd) != IMS_OK) {
     cli_error(c, ro.dir, "%s", ims_reader_errmsg(r));
     bad++;

@@ -209,6 +209,14 @@ IMS_API IMS_NODISCARD ims_status ims_reader_verify_entry(ims_reader *r, uint64_t
 IMS_API IMS_NODISCARD ims_status ims_reader_extract_at(ims_reader *r, uint64_t i, int dirfd);
 IMS_API IMS_NODISCARD ims_status ims_reader_fix_dir_times(ims_reader *r, int dirfd);
 
+/* Restores every entry like ims_reader_extract_at, decoding up to options.threads contents
+ * at a time (files are still created in entry order). For each entry that fails, fn (may be
+ * NULL) gets its index, status and message, and the others go on. Reports progress through
+ * options.progress. Returns IMS_OK when every entry was restored, else the first failure's
+ * status. Call ims_reader_fix_dir_times afterwards. */
+typedef void (*ims_entry_error_fn)(void *opaque, uint64_t index, ims_status st, const char *msg);
+IMS_API IMS_NODISCARD ims_status ims_reader_extract_all_at(ims_reader *r, int dirfd, ims_entry_error_fn fn, void *opaque);
+
 /* Archive totals for `imgstash stats`. */
 #define IMS_MAX_CODECS 8
 typedef struct ims_codec_stats {

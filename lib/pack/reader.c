@@ -134,60 +134,62 @@ ims_status ims_reader_find(const ims_reader *r, const char *path, uint64_t *inde
 
 /* Decodes one block of content c into dst (raw_len bytes). ref/ref_len: the reference
  * content's bytes, when the content has one. */
-static ims_status decode_block(ims_reader *r, uint32_t c, uint32_t b, const uint8_t *ref, size_t ref_len, buf *payload,
-                               uint8_t *dst) {
+static ims_status decode_block(const ims_reader *r, uint32_t c, uint32_t b, const uint8_t *ref, size_t ref_len,
+                               buf *payload, uint8_t *dst, ims_err *err) {
   const arc_index *ix = &r->in.index;
   const arc_content *ct = &ix->contents[c];
   const arc_blockref *br = &ix->blocks[ct->first_block + b];
   arc_block_header h;
-  ims_status st = arc_in_read_block(&r->in, br, c, b, &h, payload, &r->err);
+  ims_status st = arc_in_read_block(&r->in, br, c, b, &h, payload, err);
   if (st) return st;
   const codec *cd = codec_by_id(h.codec);
-  if (!cd) return ims_fail(&r->err, IMS_E_UNSUPPORTED, "unknown codec %u (newer archive?)", h.codec);
+  if (!cd) return ims_fail(err, IMS_E_UNSUPPORTED, "unknown codec %u (newer archive?)", h.codec);
   codec_env env = env_from_options(&r->opt);
   env.threads = r->opt.threads;
-  st = cd->decode(&env, payload->p, payload->len, ref, ref_len, dst, (size_t)br->raw_len, &r->err);
-  if (st) ims_err_prefix(&r->err, "block at offset %#llx", (unsigned long long)br->offset);
+  st = cd->decode(&env, payload->p, payload->len, ref, ref_len, dst, (size_t)br->raw_len, err);
+  if (st) ims_err_prefix(err, "block at offset %#llx", (unsigned long long)br->offset);
   return st;
 }
 
 /* Decodes the whole of content c into memory (used for references: whole contents only). */
-static ims_status decode_to_mem(ims_reader *r, uint32_t c, uint8_t **out, size_t *out_len);
+static ims_status decode_to_mem(const ims_reader *r, uint32_t c, uint8_t **out, size_t *out_len, ims_err *err,
+                                unsigned depth);
 
 /* Streams content c through fn, checking its hash. */
-static ims_status decode_stream(ims_reader *r, uint32_t c, ims_write_fn fn, void *opaque) {
+static ims_status decode_stream(const ims_reader *r, uint32_t c, ims_write_fn fn, void *opaque, ims_err *err,
+                                unsigned depth) {
   const arc_index *ix = &r->in.index;
   const arc_content *ct = &ix->contents[c];
-  if (!r->complete[c]) return ims_fail(&r->err, IMS_E_CORRUPT, "data is missing from the damaged archive");
+  if (!r->complete[c]) return ims_fail(err, IMS_E_CORRUPT, "data is missing from the damaged archive");
   uint8_t *ref = NULL;
   size_t ref_len = 0;
   ims_status st = IMS_OK;
-  if (ct->ref != ARC_NO_REF && (st = decode_to_mem(r, ct->ref, &ref, &ref_len)) != IMS_OK) return st;
+  if (ct->ref != ARC_NO_REF && (st = decode_to_mem(r, ct->ref, &ref, &ref_len, err, depth + 1)) != IMS_OK) return st;
   ims_hasher *h = ims_hasher_new();
   buf payload;
   buf_init(&payload, SIZE_MAX);
   uint8_t *dst = NULL;
   if (!h) {
-    st = ims_fail(&r->err, IMS_E_NOMEM, "out of memory");
+    st = ims_fail(err, IMS_E_NOMEM, "out of memory");
     goto done;
   }
   for (uint32_t b = 0; b < ct->n_blocks; b++) {
     size_t raw = (size_t)ix->blocks[ct->first_block + b].raw_len;
     uint8_t *d = realloc(dst, raw ? raw : 1);
     if (!d) {
-      st = ims_fail(&r->err, IMS_E_NOMEM, "out of memory (%zu bytes)", raw);
+      st = ims_fail(err, IMS_E_NOMEM, "out of memory (%zu bytes)", raw);
       goto done;
     }
     dst = d;
-    if ((st = decode_block(r, c, b, ref, ref_len, &payload, dst)) != IMS_OK) goto done;
+    if ((st = decode_block(r, c, b, ref, ref_len, &payload, dst, err)) != IMS_OK) goto done;
     ims_hasher_update(h, dst, raw);
     if (fn && raw && fn(opaque, dst, raw) != 0) {
-      st = ims_fail(&r->err, IMS_E_IO, "write failed");
+      st = ims_fail(err, IMS_E_IO, "write failed");
       goto done;
     }
   }
   ims_h128 got = ims_hasher_digest(h);
-  if (memcmp(got.b, ct->hash, 16) != 0) st = ims_fail(&r->err, IMS_E_MISMATCH, "content hash mismatch");
+  if (memcmp(got.b, ct->hash, 16) != 0) st = ims_fail(err, IMS_E_MISMATCH, "content hash mismatch");
 done:
   ims_hasher_free(h);
   buf_free(&payload);
@@ -209,17 +211,15 @@ static int mem_write(void *opaque, const void *data, size_t len) {
   return 0;
 }
 
-static ims_status decode_to_mem(ims_reader *r, uint32_t c, uint8_t **out, size_t *out_len) {
+static ims_status decode_to_mem(const ims_reader *r, uint32_t c, uint8_t **out, size_t *out_len, ims_err *err,
+                                unsigned depth) {
   const arc_content *ct = &r->in.index.contents[c];
   if (ct->size > r->opt.max_member_bytes || ct->size > SIZE_MAX)
-    return ims_fail(&r->err, IMS_E_LIMIT, "reference content too large");
-  if (++r->depth > PACK_MAX_CHAIN) {
-    r->depth--;
-    return ims_fail(&r->err, IMS_E_LIMIT, "reference chain longer than %d", PACK_MAX_CHAIN);
-  }
+    return ims_fail(err, IMS_E_LIMIT, "content of %llu bytes is over the in-memory limit",
+                    (unsigned long long)ct->size);
+  if (depth > PACK_MAX_CHAIN) return ims_fail(err, IMS_E_LIMIT, "reference chain longer than %d", PACK_MAX_CHAIN);
   mem_sink m = {malloc(ct->size ? (size_t)ct->size : 1), 0, (size_t)ct->size};
-  ims_status st = m.p ? decode_stream(r, c, mem_write, &m) : ims_fail(&r->err, IMS_E_NOMEM, "out of memory");
-  r->depth--;
+  ims_status st = m.p ? decode_stream(r, c, mem_write, &m, err, depth) : ims_fail(err, IMS_E_NOMEM, "out of memory");
   if (st) {
     free(m.p);
     return st;
@@ -239,7 +239,7 @@ ims_status ims_reader_extract(ims_reader *r, uint64_t i, ims_write_fn write_fn, 
     return IMS_OK;
   }
   if (e->type != IMS_ENTRY_FILE) return IMS_OK;
-  return decode_stream(r, e->content, write_fn, opaque);
+  return decode_stream(r, e->content, write_fn, opaque, &r->err, 0);
 }
 
 ims_status ims_reader_verify_entry(ims_reader *r, uint64_t i) { return ims_reader_extract(r, i, NULL, NULL); }
@@ -294,4 +294,8 @@ void ims_reader_close(ims_reader *r) {
   free(r->first_entry);
   free(r->complete);
   free(r);
+}
+
+ims_status rd_decode_whole(const ims_reader *r, uint32_t content, uint8_t **out, size_t *out_len, ims_err *err) {
+  return decode_to_mem(r, content, out, out_len, err, 0);
 }

@@ -16,7 +16,10 @@ struct ims_reader {
   bool loaded;
   int64_t *first_entry; /* per content: first entry holding it, or -1 */
   uint8_t *complete;    /* per content: all blocks present (always 1 unless damaged) */
-  unsigned depth;       /* reference-chain depth while decoding */
 };
+
+/* Decodes a whole content into a malloc'd buffer, checking its hash. Thread-safe for
+ * concurrent calls on one reader (reads with pread; errors go to err). */
+ims_status rd_decode_whole(const ims_reader *r, uint32_t content, uint8_t **out, size_t *out_len, ims_err *err);
 
 #endif
