@@ -85,8 +85,9 @@ static bool parse_fps(const cli *c, const char *s, uint32_t *num, uint32_t *den)
     }
     for (size_t i = 0; i < fp; i++) d *= 10;
     if (n == 0) goto bad;
-  } else if (!cli_parse_uint(c, "--fps", s, 1, 1000, &n)) {
-    return false;
+  } else {
+    if (strspn(s, "0123456789") != strlen(s)) goto bad;
+    if (!cli_parse_uint(c, "--fps", s, 1, 1000, &n)) return false;
   }
   uint64_t a = n, b = d;
   while (b) {
@@ -219,19 +220,21 @@ static int run(cli *c, const video_args *a) {
   if (st == IMS_E_ARG) return cli_usage_error(c, "%s", err.msg);
   if (st) {
     cli_error(c, NULL, "%s", err.msg);
-    if (st == IMS_E_UNSUPPORTED && strstr(err.msg, "differ in size"))
-      cli_hint(c, "--scale WxH fits every frame into one size (with --codec ffv1, x264 or x265)");
+    if (st == IMS_E_UNSUPPORTED && (strstr(err.msg, "differ in size") || strstr(err.msg, "one size")))
+      cli_hint(c, "--scale WxH fits every frame into one size (re-encoded: --codec ffv1, x264 or x265)");
     return EXIT_DATA;
   }
   if (c->verbosity >= 1) {
     char size[32];
     printf("%s: %llu frames written", a->out, (unsigned long long)res.frames_written);
-    if (res.repeats_folded) printf(" (%llu repeats folded)", (unsigned long long)res.repeats_folded);
+    if (res.repeats_folded)
+      printf(" (%llu repeat%s folded)", (unsigned long long)res.repeats_folded, res.repeats_folded == 1 ? "" : "s");
     printf(", %.3f s at %g fps, %s %ux%u %s, %s%s\n", res.duration_s, (double)a->fps_num / a->fps_den,
            exp_codec_name(res.codec), res.width, res.height, res.pix_fmt, cli_human_bytes(res.out_bytes, size, sizeof size),
            res.lossless ? (res.codec == EXP_CODEC_COPY ? ", original JPEG bytes" : ", lossless") : "");
     if (res.skipped)
-      printf("%s: %llu entries skipped (not images)\n", a->out, (unsigned long long)res.skipped);
+      printf("%s: %llu entr%s skipped (not images)\n", a->out, (unsigned long long)res.skipped,
+             res.skipped == 1 ? "y" : "ies");
   }
   return EXIT_OK;
 }

@@ -239,11 +239,14 @@ static ims_status choose_codec(exp_job *job, ims_err *err) {
       const exp_probe *a = &first->pr, *b = &odd_jpeg->pr;
       if (b->kind != EXP_KIND_JPEG)
         return ims_fail(err, IMS_E_UNSUPPORTED, "%s: copy needs JPEG frames, this is PNG", odd_jpeg->path);
+      if (!same_geometry(a, b))
+        return ims_fail(err, IMS_E_UNSUPPORTED, "%s is %ux%u but %s is %ux%u: copy needs one size", odd_jpeg->path,
+                        b->width, b->height, first->path, a->width, a->height);
       return ims_fail(err, IMS_E_UNSUPPORTED,
-                      "%s: %ux%u, %u components, sampling %02x%02x%02x differs from %s (%ux%u, %u components, "
-                      "sampling %02x%02x%02x): copy needs one size and sampling",
-                      odd_jpeg->path, b->width, b->height, b->n_comp, b->samp[0], b->samp[1], b->samp[2], first->path,
-                      a->width, a->height, a->n_comp, a->samp[0], a->samp[1], a->samp[2]);
+                      "%s: %u-bit, %u components, sampling %02x %02x %02x differs from %s (%u-bit, %u components, "
+                      "sampling %02x %02x %02x): copy needs one sampling",
+                      odd_jpeg->path, b->depth, b->n_comp, b->samp[0], b->samp[1], b->samp[2], first->path, a->depth,
+                      a->n_comp, a->samp[0], a->samp[1], a->samp[2]);
     }
   } else if (odd_size && !o->scale_w) {
     return ims_fail(err, IMS_E_UNSUPPORTED, "%s is %ux%u but %s is %ux%u: frames differ in size", odd_size->path,
