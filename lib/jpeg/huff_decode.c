@@ -1,0 +1,455 @@
+/* jpg_decode: Huffman decoding of every scan into coefficients (T.81 F.2, G.2), recording
+ * where the file's encoder did not behave like the canonical one (see jpeg_internal.h).
+ *
+ * Each restart segment is unstuffed into a buffer followed by JPG_UPAD zero bytes; a
+ * symbol is read from one 64-bit big-endian window, so the hot loop has no bounds check:
+ * one MCU reads at most 10 blocks * 256 bytes, and the position is checked after each MCU. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/mem.h"
+#include "jpeg/jpeg_internal.h"
+
+#define JPG_UPAD 4096u
+/* Bytes a segment may fall short of its last decoded bits (an unstuffed 0xFF pad byte that
+ * reads as a fill byte, a cut file): more than this is "truncated". */
+#define JPG_MAX_SHORT 8u
+
+typedef struct dctx {
+  const jpg_image *img;
+  jpg_side *side;
+  ims_err *err;
+  uint8_t *u;     /* unstuffed segment + JPG_UPAD zeros */
+  size_t u_len;   /* valid bytes */
+  size_t pos;     /* bit position */
+  uint32_t scan_no;
+  uint64_t seg_no; /* global restart segment number */
+  /* progressive AC state */
+  uint32_t eobrun;  /* blocks left in the current EOB run, including none */
+  uint32_t run_len; /* length of the current run as coded */
+  uint32_t sim_n, sim_be;
+  bool pend;        /* a run ended after block pend_b; was it forced out? */
+  bool pend_c;
+  uint32_t pend_b;
+} dctx;
+
+static inline uint64_t load_be64(const uint8_t *p) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return __builtin_bswap64(v);
+}
+
+/* 64 bits starting at bit pos (at least 57 valid). */
+static inline uint64_t peek(const dctx *d) { return load_be64(d->u + (d->pos >> 3)) << (d->pos & 7u); }
+
+static inline uint32_t get_bits(dctx *d, unsigned n) {
+  if (n == 0) return 0;
+  uint32_t v = (uint32_t)(peek(d) >> (64u - n));
+  d->pos += n;
+  return v;
+}
+
+/* Decodes one symbol from window w; returns its length (0 for a bad code). */
+static inline unsigned huff_sym(const jpg_huff *t, uint64_t w, unsigned *sym) {
+  unsigned e = t->fast[w >> (64 - JPG_FAST_BITS)];
+  if (e) {
+    *sym = e & 0xFFu;
+    return e >> 8;
+  }
+  for (unsigned l = JPG_FAST_BITS + 1; l <= 16; l++) {
+    int32_t code = (int32_t)(w >> (64 - l));
+    if (code <= t->maxcode[l]) {
+      *sym = t->vals[code + t->valoff[l]];
+      return l;
+    }
+  }
+  return 0;
+}
+
+static inline int32_t extend(uint32_t v, unsigned s) {
+  return (s && v < (1u << (s - 1))) ? (int32_t)v - (int32_t)((1u << s) - 1) : (int32_t)v;
+}
+
+static ims_status bad_code(dctx *d) {
+  return ims_fail(d->err, IMS_E_CORRUPT, "scan %u: bad Huffman code", d->scan_no);
+}
+static ims_status noncanon(dctx *d, const char *what) {
+  return ims_fail(d->err, IMS_E_UNSUPPORTED, "scan %u: %s (not exactly re-encodable)", d->scan_no, what);
+}
+
+/* Sequential block (T.81 F.2.2). pred is the component's last DC, kept modulo 2^16. */
+static ims_status dec_seq(dctx *d, const jpg_huff *dc, const jpg_huff *ac, int16_t *blk, int16_t *pred) {
+  uint64_t w = peek(d);
+  unsigned s, l = huff_sym(dc, w, &s);
+  if (!l) return bad_code(d);
+  uint32_t v = s ? (uint32_t)((w << l) >> (64 - s)) : 0;
+  d->pos += l + s;
+  *pred = (int16_t)(uint16_t)((uint32_t)(uint16_t)*pred + (uint32_t)extend(v, s));
+  blk[0] = *pred;
+  unsigned k = 1;
+  bool zrl = false;
+  while (k < 64) {
+    w = peek(d);
+    unsigned sym;
+    l = huff_sym(ac, w, &sym);
+    if (!l) return bad_code(d);
+    unsigned r = sym >> 4;
+    s = sym & 15u;
+    if (s) {
+      k += r;
+      if (k > 63) return ims_fail(d->err, IMS_E_CORRUPT, "scan %u: coefficient index past 63", d->scan_no);
+      v = (uint32_t)((w << l) >> (64 - s));
+      d->pos += l + s;
+      blk[k++] = (int16_t)extend(v, s);
+      zrl = false;
+    } else if (r == 15) {
+      d->pos += l;
+      k += 16;
+      zrl = true;
+    } else {
+      d->pos += l;
+      if (r) return noncanon(d, "end-of-run symbol in a sequential scan");
+      break;
+    }
+  }
+  if (zrl) return noncanon(d, "zero run not followed by a coefficient");
+  return IMS_OK;
+}
+
+static ims_status dec_dc_first(dctx *d, const jpg_huff *dc, int16_t *blk, int32_t *pred, unsigned al) {
+  uint64_t w = peek(d);
+  unsigned s, l = huff_sym(dc, w, &s);
+  if (!l) return bad_code(d);
+  uint32_t v = s ? (uint32_t)((w << l) >> (64 - s)) : 0;
+  d->pos += l + s;
+  int32_t x = *pred + extend(v, s);
+  if (al == 0) {
+    x = (int16_t)(uint16_t)(uint32_t)x; /* modulo 2^16 like libjpeg's (JCOEF) cast */
+  } else if (x < -(32768 >> al) || x > (32767 >> al)) {
+    return noncanon(d, "DC coefficient out of range");
+  }
+  *pred = x;
+  blk[0] = (int16_t)(x * (1 << al));
+  return IMS_OK;
+}
+
+/* The canonical flush decision after a block that ended in an EOB run. */
+static inline bool canon_flush(const dctx *d) { return d->sim_n == JPG_MAX_EOBRUN || d->sim_be > JPG_MAX_BE; }
+
+/* Called with the first symbol of a block that did not start inside a run. */
+static ims_status resolve_pend(dctx *d, bool starts_eob) {
+  ims_status st = IMS_OK;
+  if (d->pend && starts_eob && !d->pend_c) st = jpg_side_add_eobx(d->side, d->scan_no, d->pend_b, 0);
+  d->pend = false;
+  return st;
+}
+
+/* Bookkeeping after a block that ended inside an EOB run (tail bits: its correction bits). */
+static ims_status after_tail(dctx *d, uint32_t bidx, unsigned tail_bits, bool last_in_seg) {
+  d->sim_n++;
+  d->sim_be += tail_bits;
+  bool c = canon_flush(d);
+  if (d->eobrun > 0) {
+    if (last_in_seg) {
+      /* The run reaches past the restart segment: the encoder must write it as coded. */
+      d->eobrun = 0;
+      d->sim_n = d->sim_be = 0;
+      return jpg_side_add_eobx(d->side, d->scan_no, bidx, d->run_len);
+    }
+    if (c) return jpg_side_add_eobx(d->side, d->scan_no, bidx, 0);
+    return IMS_OK;
+  }
+  d->sim_n = d->sim_be = 0;
+  if (!last_in_seg) {
+    d->pend = true;
+    d->pend_c = c;
+    d->pend_b = bidx;
+  }
+  return IMS_OK;
+}
+
+static ims_status dec_ac_first(dctx *d, const jpg_huff *ac, int16_t *blk, const jpg_scan *sc, uint32_t bidx,
+                               bool last_in_seg) {
+  ims_status st;
+  if (d->eobrun > 0) {
+    d->eobrun--;
+    return after_tail(d, bidx, 0, last_in_seg);
+  }
+  unsigned k = sc->ss, al = sc->al;
+  bool zrl = false, first = true;
+  while (k <= sc->se) {
+    uint64_t w = peek(d);
+    unsigned sym, l = huff_sym(ac, w, &sym);
+    if (!l) return bad_code(d);
+    unsigned r = sym >> 4, s = sym & 15u;
+    if (first) {
+      first = false;
+      st = resolve_pend(d, s == 0 && r != 15);
+      if (st) return st;
+    }
+    if (s) {
+      k += r;
+      if (k > sc->se) return ims_fail(d->err, IMS_E_CORRUPT, "scan %u: coefficient index past Se", d->scan_no);
+      uint32_t v = (uint32_t)((w << l) >> (64 - s));
+      d->pos += l + s;
+      int32_t x = extend(v, s);
+      if ((x < 0 ? -x : x) > (32767 >> al)) return noncanon(d, "AC coefficient out of range");
+      blk[k++] = (int16_t)(x * (1 << al));
+      zrl = false;
+    } else if (r == 15) {
+      d->pos += l;
+      k += 16;
+      zrl = true;
+    } else {
+      if (zrl) return noncanon(d, "zero run not followed by a coefficient");
+      uint32_t w2 = r ? (uint32_t)((w << l) >> (64 - r)) : 0;
+      d->pos += l + r;
+      d->run_len = (1u << r) + w2;
+      d->eobrun = d->run_len - 1;
+      return after_tail(d, bidx, 0, last_in_seg);
+    }
+  }
+  if (zrl) return noncanon(d, "zero run not followed by a coefficient");
+  return IMS_OK;
+}
+
+static ims_status dec_ac_refine(dctx *d, const jpg_huff *ac, int16_t *blk, const jpg_scan *sc, uint32_t bidx,
+                                bool last_in_seg) {
+  ims_status st;
+  const int p1 = 1 << sc->al, m1 = -p1;
+  unsigned k = sc->ss;
+  if (d->eobrun == 0) {
+    bool zrl = false, first = true;
+    for (; k <= sc->se; k++) {
+      uint64_t w = peek(d);
+      unsigned sym, l = huff_sym(ac, w, &sym);
+      if (!l) return bad_code(d);
+      unsigned r = sym >> 4, s = sym & 15u;
+      int val = 0;
+      if (first) {
+        first = false;
+        st = resolve_pend(d, s == 0 && r != 15);
+        if (st) return st;
+      }
+      if (s) {
+        if (s != 1) return ims_fail(d->err, IMS_E_CORRUPT, "scan %u: bad refinement symbol", d->scan_no);
+        d->pos += l;
+        val = get_bits(d, 1) ? p1 : m1;
+        zrl = false;
+      } else if (r != 15) {
+        if (zrl) return noncanon(d, "zero run not followed by a coefficient");
+        d->pos += l;
+        d->run_len = (1u << r) + get_bits(d, r);
+        d->eobrun = d->run_len;
+        break;
+      } else {
+        d->pos += l;
+        zrl = true;
+      }
+      /* Skip r zero coefficients, refining the nonzero ones on the way (G.1.2.3). */
+      int rr = (int)r;
+      for (;;) {
+        if (k > sc->se) {
+          if (s) return ims_fail(d->err, IMS_E_CORRUPT, "scan %u: refinement run past Se", d->scan_no);
+          return noncanon(d, "zero run past the end of the band");
+        }
+        int16_t *c = &blk[k];
+        if (*c != 0) {
+          if (get_bits(d, 1)) *c = (int16_t)(*c + (*c >= 0 ? p1 : m1));
+        } else {
+          if (--rr < 0) break;
+        }
+        k++;
+      }
+      if (s) blk[k] = (int16_t)val;
+    }
+    if (d->eobrun == 0) {
+      if (zrl) return noncanon(d, "zero run not followed by a coefficient");
+      return IMS_OK;
+    }
+  }
+  /* Inside an EOB run: correction bits for the nonzero coefficients left. */
+  unsigned nbits = 0;
+  for (; k <= sc->se; k++) {
+    int16_t *c = &blk[k];
+    if (*c != 0) {
+      nbits++;
+      if (get_bits(d, 1)) *c = (int16_t)(*c + (*c >= 0 ? p1 : m1));
+    }
+  }
+  d->eobrun--;
+  return after_tail(d, bidx, nbits, last_in_seg);
+}
+
+/* Finds the end of a segment's entropy-coded data: the first 0xFF not followed by 0x00
+ * (or a 0xFF that is the last byte), or the end of data; unstuffs it into d->u. */
+static size_t unstuff(dctx *d, const uint8_t *data, size_t len, size_t start) {
+  size_t i = start, o = 0;
+  for (;;) {
+    const uint8_t *q = memchr(data + i, 0xFF, len - i);
+    size_t j = q ? (size_t)(q - data) : len;
+    memcpy(d->u + o, data + i, j - i);
+    o += j - i;
+    if (!q || j + 1 >= len || data[j + 1] != 0x00) {
+      i = j;
+      break;
+    }
+    d->u[o++] = 0xFF;
+    i = j + 2;
+  }
+  d->u_len = o;
+  memset(d->u + o, 0, JPG_UPAD);
+  return i;
+}
+
+/* Records how the segment's data ended (bits decoded: d->pos). */
+static ims_status finish_segment(dctx *d) {
+  size_t nbits = d->pos, nbytes = (nbits + 7) / 8;
+  jpg_segx x;
+  memset(&x, 0, sizeof x);
+  x.seg = d->seg_no;
+  const uint8_t *extra = NULL;
+  if (nbytes > d->u_len) {
+    x.flags |= JPG_SEGX_SHORT;
+    x.n_short = (uint32_t)(nbytes - d->u_len);
+  } else {
+    unsigned npad = (unsigned)(nbytes * 8 - nbits);
+    if (npad) {
+      unsigned pad = d->u[nbytes - 1] & ((1u << npad) - 1);
+      if (pad != (1u << npad) - 1) {
+        x.flags |= JPG_SEGX_PAD;
+        x.pad = (uint8_t)pad;
+      }
+    }
+    if (d->u_len > nbytes) {
+      x.flags |= JPG_SEGX_EXTRA;
+      x.extra_len = d->u_len - nbytes;
+      extra = d->u + nbytes;
+    }
+  }
+  if (!x.flags) return IMS_OK;
+  return jpg_side_add_segx(d->side, &x, extra);
+}
+
+static ims_status decode_scan(dctx *d, jpg_hdr *h, const uint8_t *data, size_t len, size_t *pos) {
+  const jpg_scan *sc = &h->scan;
+  const jpg_image *img = d->img;
+  ims_status st = IMS_OK;
+  size_t i = *pos;
+  enum { SEQ, DC_FIRST, DC_REFINE, AC_FIRST, AC_REFINE } kind;
+  if (!sc->progressive) kind = SEQ;
+  else if (sc->ss == 0) kind = sc->ah ? DC_REFINE : DC_FIRST;
+  else kind = sc->ah ? AC_REFINE : AC_FIRST;
+  const jpg_huff *dct[4], *act[4];
+  for (unsigned s = 0; s < sc->ns; s++) {
+    dct[s] = &h->dc[sc->td[s]];
+    act[s] = &h->ac[sc->ta[s]];
+  }
+  uint64_t mcu = 0;
+  for (uint64_t seg = 0; seg < sc->n_segments; seg++, d->seg_no++) {
+    i = unstuff(d, data, len, i);
+    d->pos = 0;
+    d->eobrun = 0;
+    d->sim_n = d->sim_be = 0;
+    d->pend = false;
+    int16_t pred16[4] = {0, 0, 0, 0};
+    int32_t pred32[4] = {0, 0, 0, 0};
+    uint64_t mcu_end = mcu + sc->ri;
+    if (mcu_end > sc->n_mcus) mcu_end = sc->n_mcus;
+    uint32_t mx = (uint32_t)(mcu % sc->mcus_x), my = (uint32_t)(mcu / sc->mcus_x);
+    for (; mcu < mcu_end; mcu++) {
+      for (unsigned b = 0; b < sc->n_blocks; b++) {
+        unsigned c = sc->blk_c[b], si = sc->blk_si[b];
+        int16_t *blk = jpg_block(img, c, my * sc->blk_sy[b] + sc->blk_dy[b], mx * sc->blk_sx[b] + sc->blk_dx[b]);
+        switch (kind) {
+        case SEQ: st = dec_seq(d, dct[si], act[si], blk, &pred16[si]); break;
+        case DC_FIRST: st = dec_dc_first(d, dct[si], blk, &pred32[si], sc->al); break;
+        case DC_REFINE:
+          if (get_bits(d, 1)) blk[0] = (int16_t)(blk[0] | (1 << sc->al));
+          break;
+        case AC_FIRST: st = dec_ac_first(d, act[0], blk, sc, (uint32_t)mcu, mcu + 1 == mcu_end); break;
+        case AC_REFINE: st = dec_ac_refine(d, act[0], blk, sc, (uint32_t)mcu, mcu + 1 == mcu_end); break;
+        }
+        if (st) return st;
+      }
+      if (d->pos / 8 > d->u_len + JPG_MAX_SHORT)
+        return ims_fail(d->err, IMS_E_CORRUPT, "scan %u: entropy-coded data truncated", d->scan_no);
+      if (++mx == sc->mcus_x) {
+        mx = 0;
+        my++;
+      }
+    }
+    st = finish_segment(d);
+    if (st) return st;
+    if (seg + 1 < sc->n_segments) {
+      /* An RST marker must follow, possibly after fill bytes. */
+      size_t j = i;
+      while (j < len && data[j] == 0xFF) j++;
+      unsigned want = 0xD0u + (unsigned)(seg & 7u);
+      if (j == i || j >= len || data[j] != want)
+        return ims_fail(d->err, IMS_E_CORRUPT, "scan %u: restart marker %u missing", d->scan_no, (unsigned)(seg & 7u));
+      if (j - i > 1) {
+        jpg_segx x;
+        memset(&x, 0, sizeof x);
+        x.seg = d->seg_no;
+        x.flags = JPG_SEGX_FILL;
+        x.n_fill = (uint32_t)(j - i - 1);
+        st = jpg_side_add_segx(d->side, &x, NULL);
+        if (st) return st;
+      }
+      i = j + 1;
+    }
+  }
+  *pos = i;
+  return IMS_OK;
+}
+
+ims_status jpg_decode(const uint8_t *data, size_t len, const jpg_limits *lim, jpg_image **out, ims_err *err) {
+  ims_status st;
+  jpg_image *img = NULL;
+  jpg_hdr *h = NULL;
+  dctx d;
+  memset(&d, 0, sizeof d);
+  *out = NULL;
+  if (len > lim->max_bytes)
+    return ims_fail(err, IMS_E_LIMIT, "%zu bytes (limit %llu)", len, (unsigned long long)lim->max_bytes);
+  img = calloc(1, sizeof *img);
+  h = malloc(sizeof *h);
+  size_t ucap;
+  if (!img || !h || !ims_add_size(len, JPG_UPAD + 8, &ucap) || !(d.u = malloc(ucap)) ||
+      !(img->side = jpg_side_new())) {
+    st = ims_fail(err, IMS_E_NOMEM, "out of memory");
+    goto fail;
+  }
+  jpg_hdr_init(h, img, lim, true);
+  d.img = img;
+  d.side = img->side;
+  d.err = err;
+  size_t pos = 0, chunk_start = 0;
+  for (;;) {
+    jpg_stop stop;
+    st = jpg_hdr_next(h, data, len, &pos, &stop, err);
+    if (st) goto fail;
+    if (stop != JPG_STOP_SOS) pos = len; /* after EOI: trailing bytes, kept verbatim */
+    st = jpg_side_add_hdr(img->side, data + chunk_start, pos - chunk_start);
+    if (!st) st = jpg_side_end_chunk(img->side);
+    if (st) {
+      st = ims_fail(err, st, "out of memory");
+      goto fail;
+    }
+    if (stop != JPG_STOP_SOS) break;
+    d.scan_no = h->n_scans - 1;
+    st = decode_scan(&d, h, data, len, &pos);
+    if (st) goto fail;
+    chunk_start = pos;
+  }
+  free(d.u);
+  free(h);
+  *out = img;
+  return IMS_OK;
+fail:
+  free(d.u);
+  free(h);
+  jpg_free(img);
+  return st;
+}
