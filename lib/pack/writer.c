@@ -406,7 +406,17 @@ static void run_job(void *vctx, size_t j) {
   jb->fallback = IMS_FB_NONE;
   for (size_t k = 0; k < n_chain; k++) {
     const codec *c = codec_by_id(chain[k]);
-    ims_status st = try_codec(c, &ctx->env, jb->data, jb->len, &jb->payload, check, &err);
+    ims_status st = IMS_E_UNSUPPORTED;
+    bool probed = false;
+    if (c->id == CODEC_ZSTD && ctx->env.zstd_level > 3 && jb->len >= 4096) {
+      /* A fast probe first: data that level 3 cannot shrink by 1% (already compressed:
+       * PNG, video, archives) is not worth the slow levels; its probe result is kept. */
+      codec_env probe = ctx->env;
+      probe.zstd_level = 3;
+      st = try_codec(c, &probe, jb->data, jb->len, &jb->payload, check, &err);
+      probed = st == IMS_OK && jb->payload.len > jb->len - jb->len / 100;
+    }
+    if (!probed) st = try_codec(c, &ctx->env, jb->data, jb->len, &jb->payload, check, &err);
     if (st == IMS_OK && (c->id != CODEC_ZSTD || jb->payload.len < jb->len)) {
       jb->codec = c->id;
       goto done;
