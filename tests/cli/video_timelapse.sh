@@ -5,7 +5,7 @@ source "$(dirname "$0")/video_common.bash"
 C="${IMS_CORPUS:-}/timelapse"
 [ -d "$C" ] || { echo "SKIP: no corpus at $C"; exit 77; }
 
-"$IMGSTASH" pack -q -o "$T/tl.ims" "$C" || { echo "FAIL: pack"; exit 1; }
+(cd "$C/.." && "$IMGSTASH" pack -q -o "$T/tl.ims" timelapse) || { echo "FAIL: pack"; exit 1; }
 out="$T/tl.mkv"
 start=$(date +%s.%N)
 "$IMGSTASH" video "$T/tl.ims" -o "$out" >"$T/stdout" 2>"$T/stderr" || fail "video exited $?: $(cat "$T/stderr")"
