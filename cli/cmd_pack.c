@@ -125,23 +125,24 @@ static void walk(pack_state *ps, const char *arc, const char *fs, unsigned depth
   free(names);
 }
 
-/* The archive path of an input: leading '/' and '../' go, as in tar. */
+/* The archive path of an input: like tar, everything up to the last ".." component goes,
+ * and so do leading "/" and "./" (a path in the archive never climbs out of the folder it
+ * is unpacked into). */
 static const char *arc_name(const cli *c, const char *in, bool *warned) {
   const char *p = in;
-  for (;;) {
-    if (*p == '/') {
-      p++;
-    } else if (!strncmp(p, "../", 3)) {
-      p += 3;
-    } else if (!strcmp(p, "..")) {
-      p += 2;
-    } else if (!strncmp(p, "./", 2)) {
-      p += 2;
-    } else {
-      break;
+  bool climbs = in[0] == '/';
+  for (const char *q = in; *q;) {
+    const char *s = strchr(q, '/');
+    size_t n = s ? (size_t)(s - q) : strlen(q);
+    if (n == 2 && q[0] == '.' && q[1] == '.') {
+      p = s ? s + 1 : q + n;
+      climbs = true;
     }
+    q += n;
+    while (*q == '/') q++;
   }
-  if (p != in && (in[0] == '/' || strstr(in, "..") == in) && !*warned && c->verbosity >= 1) {
+  while (*p == '/' || (p[0] == '.' && (p[1] == '/' || p[1] == '\0'))) p += p[0] == '/' ? 1 : (p[1] ? 2 : 1);
+  if (climbs && !*warned && c->verbosity >= 1) {
     fprintf(stderr, "imgstash: removing leading '%.*s' from member names\n", (int)(p - in), in);
     *warned = true;
   }

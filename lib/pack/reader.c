@@ -151,20 +151,27 @@ static ims_status decode_block(const ims_reader *r, uint32_t c, uint32_t b, cons
   return st;
 }
 
-/* Decodes the whole of content c into memory (used for references: whole contents only). */
-static ims_status decode_to_mem(const ims_reader *r, uint32_t c, uint8_t **out, size_t *out_len, ims_err *err,
-                                unsigned depth);
+typedef struct mem_sink {
+  uint8_t *p;
+  size_t len, cap;
+} mem_sink;
 
-/* Streams content c through fn, checking its hash. */
-static ims_status decode_stream(const ims_reader *r, uint32_t c, ims_write_fn fn, void *opaque, ims_err *err,
-                                unsigned depth) {
+static int mem_write(void *opaque, const void *data, size_t len) {
+  mem_sink *m = opaque;
+  if (len > m->cap - m->len) return 1;
+  memcpy(m->p + m->len, data, len);
+  m->len += len;
+  return 0;
+}
+
+/* Streams content c through fn given its reference's bytes (ref may be NULL), checking its
+ * hash. */
+static ims_status decode_one(const ims_reader *r, uint32_t c, const uint8_t *ref, size_t ref_len, ims_write_fn fn,
+                             void *opaque, ims_err *err) {
   const arc_index *ix = &r->in.index;
   const arc_content *ct = &ix->contents[c];
   if (!r->complete[c]) return ims_fail(err, IMS_E_CORRUPT, "data is missing from the damaged archive");
-  uint8_t *ref = NULL;
-  size_t ref_len = 0;
   ims_status st = IMS_OK;
-  if (ct->ref != ARC_NO_REF && (st = decode_to_mem(r, ct->ref, &ref, &ref_len, err, depth + 1)) != IMS_OK) return st;
   ims_hasher *h = ims_hasher_new();
   buf payload;
   buf_init(&payload, SIZE_MAX);
@@ -194,32 +201,69 @@ done:
   ims_hasher_free(h);
   buf_free(&payload);
   free(dst);
-  free(ref);
   return st;
 }
 
-typedef struct mem_sink {
-  uint8_t *p;
-  size_t len, cap;
-} mem_sink;
-
-static int mem_write(void *opaque, const void *data, size_t len) {
-  mem_sink *m = opaque;
-  if (len > m->cap - m->len) return 1;
-  memcpy(m->p + m->len, data, len);
-  m->len += len;
-  return 0;
-}
-
-static ims_status decode_to_mem(const ims_reader *r, uint32_t c, uint8_t **out, size_t *out_len, ims_err *err,
-                                unsigned depth) {
+/* Decodes content c into a new buffer, given its reference's bytes. */
+static ims_status decode_one_to_mem(const ims_reader *r, uint32_t c, const uint8_t *ref, size_t ref_len, uint8_t **out,
+                                    size_t *out_len, ims_err *err) {
   const arc_content *ct = &r->in.index.contents[c];
   if (ct->size > r->opt.max_member_bytes || ct->size > SIZE_MAX)
     return ims_fail(err, IMS_E_LIMIT, "content of %llu bytes is over the in-memory limit",
                     (unsigned long long)ct->size);
-  if (depth > PACK_MAX_CHAIN) return ims_fail(err, IMS_E_LIMIT, "reference chain longer than %d", PACK_MAX_CHAIN);
   mem_sink m = {malloc(ct->size ? (size_t)ct->size : 1), 0, (size_t)ct->size};
-  ims_status st = m.p ? decode_stream(r, c, mem_write, &m, err, depth) : ims_fail(err, IMS_E_NOMEM, "out of memory");
+  if (!m.p) return ims_fail(err, IMS_E_NOMEM, "out of memory");
+  ims_status st = decode_one(r, c, ref, ref_len, mem_write, &m, err);
+  if (st) {
+    free(m.p);
+    return st;
+  }
+  *out = m.p;
+  *out_len = m.len;
+  return IMS_OK;
+}
+
+/* Streams content c, first decoding its reference chain from the key content forward,
+ * iteratively, holding at most two contents in memory (refs point backwards, so the walk
+ * ends; its length is capped). */
+static ims_status decode_stream(const ims_reader *r, uint32_t c, ims_write_fn fn, void *opaque, ims_err *err) {
+  const arc_index *ix = &r->in.index;
+  uint32_t n_chain = 0;
+  for (uint32_t k = ix->contents[c].ref; k != ARC_NO_REF; k = ix->contents[k].ref)
+    if (++n_chain > PACK_MAX_CHAIN) return ims_fail(err, IMS_E_LIMIT, "reference chain longer than %d", PACK_MAX_CHAIN);
+  if (n_chain == 0) return decode_one(r, c, NULL, 0, fn, opaque, err);
+  uint32_t *chain = malloc(n_chain * sizeof *chain);
+  if (!chain) return ims_fail(err, IMS_E_NOMEM, "out of memory");
+  uint32_t i = n_chain;
+  for (uint32_t k = ix->contents[c].ref; k != ARC_NO_REF; k = ix->contents[k].ref) chain[--i] = k;
+  uint8_t *prev = NULL, *cur = NULL;
+  size_t prev_len = 0, cur_len = 0;
+  ims_status st = IMS_OK;
+  for (i = 0; i < n_chain && !st; i++) {
+    st = decode_one_to_mem(r, chain[i], prev, prev_len, &cur, &cur_len, err);
+    if (st) {
+      ims_err_prefix(err, "its reference %u", chain[i]);
+      break;
+    }
+    free(prev);
+    prev = cur;
+    prev_len = cur_len;
+    cur = NULL;
+  }
+  if (!st) st = decode_one(r, c, prev, prev_len, fn, opaque, err);
+  free(prev);
+  free(chain);
+  return st;
+}
+
+static ims_status decode_to_mem(const ims_reader *r, uint32_t c, uint8_t **out, size_t *out_len, ims_err *err) {
+  const arc_content *ct = &r->in.index.contents[c];
+  if (ct->size > r->opt.max_member_bytes || ct->size > SIZE_MAX)
+    return ims_fail(err, IMS_E_LIMIT, "content of %llu bytes is over the in-memory limit",
+                    (unsigned long long)ct->size);
+  mem_sink m = {malloc(ct->size ? (size_t)ct->size : 1), 0, (size_t)ct->size};
+  if (!m.p) return ims_fail(err, IMS_E_NOMEM, "out of memory");
+  ims_status st = decode_stream(r, c, mem_write, &m, err);
   if (st) {
     free(m.p);
     return st;
@@ -239,7 +283,7 @@ ims_status ims_reader_extract(ims_reader *r, uint64_t i, ims_write_fn write_fn, 
     return IMS_OK;
   }
   if (e->type != IMS_ENTRY_FILE) return IMS_OK;
-  return decode_stream(r, e->content, write_fn, opaque, &r->err, 0);
+  return decode_stream(r, e->content, write_fn, opaque, &r->err);
 }
 
 ims_status ims_reader_verify_entry(ims_reader *r, uint64_t i) { return ims_reader_extract(r, i, NULL, NULL); }
@@ -297,5 +341,5 @@ void ims_reader_close(ims_reader *r) {
 }
 
 ims_status rd_decode_whole(const ims_reader *r, uint32_t content, uint8_t **out, size_t *out_len, ims_err *err) {
-  return decode_to_mem(r, content, out, out_len, err, 0);
+  return decode_to_mem(r, content, out, out_len, err);
 }
