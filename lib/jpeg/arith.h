@@ -1,0 +1,160 @@
+/* Binary adaptive range coder for the JPEG coefficient model (jcm_*).
+ *
+ * The coder is a 32-bit range coder with carry propagation in the style of LZMA's rc
+ * (a 64-bit "low", a cached byte and a count of pending 0xFF bytes). Probabilities are
+ * 16-bit, P(bit == 0) * 65536, adapted with a state count: after n observations the
+ * step is 1/(n + 1.5), so a fresh context learns fast and an old one settles, like a
+ * frequency count with a cap (limit) that keeps it able to follow drift.
+ *
+ * Invariants:
+ * - ac_prob.p0 is in [AC_P_MIN, AC_P_MAX]; the coder never sees probability 0 or 1.
+ * - Encoder: range >= 2^24 between calls; out holds every byte emitted so far, except that
+ *   the very first byte (always 0 in this scheme) is never written.
+ * - Decoder: p <= end. Past the end it reads zeros and sets err (sticky), so a corrupt or
+ *   truncated stream can never cause a wild read; callers check err once per band.
+ */
+#ifndef IMS_JPEG_ARITH_H
+#define IMS_JPEG_ARITH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "imgstash.h"
+
+#define AC_P_MIN 48u
+#define AC_P_MAX (65536u - 48u)
+
+typedef struct ac_prob {
+  uint16_t p0; /* P(bit == 0) in 1/65536 */
+  uint16_t n;  /* observations so far, capped at the context's limit */
+} ac_prob;
+
+static inline void ac_prob_init(ac_prob *pr, size_t count) {
+  for (size_t i = 0; i < count; i++) {
+    pr[i].p0 = 32768;
+    pr[i].n = 0;
+  }
+}
+
+/* Step sizes 32768 / (n + 1.5), n = 0..255. */
+static const uint16_t ac_rate_tab[256] = {
+    21845, 13107, 9362, 7282, 5958, 5041, 4369, 3855, 3449, 3121, 2849, 2621, 2427, 2260, 2114, 1986,
+    1872, 1771, 1680, 1598, 1524, 1456, 1394, 1337, 1285, 1237, 1192, 1150, 1111, 1074, 1040, 1008,
+    978, 950, 923, 898, 874, 851, 830, 809, 790, 771, 753, 736, 720, 705, 690, 676,
+    662, 649, 636, 624, 612, 601, 590, 580, 570, 560, 551, 542, 533, 524, 516, 508,
+    500, 493, 485, 478, 471, 465, 458, 452, 446, 440, 434, 428, 423, 417, 412, 407,
+    402, 397, 392, 388, 383, 379, 374, 370, 366, 362, 358, 354, 350, 347, 343, 340,
+    336, 333, 329, 326, 323, 320, 317, 314, 311, 308, 305, 302, 299, 297, 294, 291,
+    289, 286, 284, 281, 279, 277, 274, 272, 270, 267, 265, 263, 261, 259, 257, 255,
+    253, 251, 249, 247, 245, 244, 242, 240, 238, 237, 235, 233, 232, 230, 228, 227,
+    225, 224, 222, 221, 219, 218, 216, 215, 213, 212, 211, 209, 208, 207, 205, 204,
+    203, 202, 200, 199, 198, 197, 196, 194, 193, 192, 191, 190, 189, 188, 187, 186,
+    185, 184, 183, 182, 181, 180, 179, 178, 177, 176, 175, 174, 173, 172, 171, 170,
+    169, 168, 168, 167, 166, 165, 164, 163, 163, 162, 161, 160, 159, 159, 158, 157,
+    156, 156, 155, 154, 153, 153, 152, 151, 151, 150, 149, 149, 148, 147, 147, 146,
+    145, 145, 144, 143, 143, 142, 142, 141, 140, 140, 139, 139, 138, 137, 137, 136,
+    136, 135, 135, 134, 133, 133, 132, 132, 131, 131, 130, 130, 129, 129, 128, 128,
+};
+
+static inline void ac_update(ac_prob *pr, unsigned bit, unsigned limit) {
+  /* Branch-free: move p0 towards 0 (bit 1) or 65536 (bit 0) by the step. p0 stays in
+   * [1, 65535] because the step is below 1; the clamp keeps it off the extremes. */
+  uint32_t p = pr->p0;
+  uint32_t r = ac_rate_tab[pr->n];
+  uint32_t dist = bit ? p - AC_P_MIN : AC_P_MAX - p;
+  uint32_t delta = (dist * r) >> 15;
+  p = bit ? p - delta : p + delta;
+  pr->p0 = (uint16_t)p;
+  pr->n = (uint16_t)(pr->n + (pr->n < limit));
+}
+
+/* ---------------------------------------------------------------- encoder */
+
+typedef struct ac_enc {
+  uint64_t low;
+  uint32_t range;
+  uint8_t cache;
+  bool first;         /* the first byte out of shift_low is always 0 and is dropped */
+  uint64_t pending;   /* bytes waiting for a possible carry: cache + (pending - 1) x 0xFF */
+  uint8_t *out;       /* malloc'd, grown by ac_enc_grow */
+  size_t len, cap, max;
+  ims_status st;      /* sticky: IMS_E_NOMEM or IMS_E_LIMIT once growth failed */
+} ac_enc;
+
+/* max: the most bytes the stream may take (IMS_E_LIMIT past it). */
+void ac_enc_init(ac_enc *e, size_t max);
+/* Writes the final bytes; returns e->st. The bytes are e->out[0 .. e->len). */
+ims_status ac_enc_finish(ac_enc *e);
+void ac_enc_free(ac_enc *e);
+/* Slow path of ac_put: grows the buffer. */
+void ac_enc_grow(ac_enc *e);
+
+static inline void ac_put(ac_enc *e, uint8_t b) {
+  if (e->len == e->cap) {
+    ac_enc_grow(e);
+    if (e->len == e->cap) return; /* st is set; the caller sees it at the end */
+  }
+  e->out[e->len++] = b;
+}
+
+static inline void ac_shift_low(ac_enc *e) {
+  if (e->low < 0xFF000000u || e->low > 0xFFFFFFFFu) {
+    uint8_t carry = (uint8_t)(e->low >> 32);
+    uint8_t b = e->cache;
+    do {
+      if (e->first)
+        e->first = false;
+      else
+        ac_put(e, (uint8_t)(b + carry));
+      b = 0xFF;
+    } while (--e->pending != 0);
+    e->cache = (uint8_t)(e->low >> 24);
+  }
+  e->pending++;
+  e->low = (e->low & 0x00FFFFFFu) << 8;
+}
+
+static inline void ac_encode(ac_enc *e, ac_prob *pr, unsigned bit, unsigned limit) {
+  uint32_t bound = (e->range >> 16) * pr->p0;
+  e->low += bound & (0u - bit);
+  e->range = bit ? e->range - bound : bound;
+  ac_update(pr, bit, limit);
+  while (e->range < (1u << 24)) {
+    e->range <<= 8;
+    ac_shift_low(e);
+  }
+}
+
+/* ---------------------------------------------------------------- decoder */
+
+typedef struct ac_dec {
+  const uint8_t *p, *end;
+  uint32_t range, code;
+  bool err; /* sticky: read past the end, or the code left the valid interval */
+} ac_dec;
+
+void ac_dec_init(ac_dec *d, const uint8_t *data, size_t len);
+/* True when the stream decoded cleanly so far. */
+bool ac_dec_ok(const ac_dec *d);
+
+static inline uint8_t ac_get(ac_dec *d) {
+  if (d->p < d->end) return *d->p++;
+  d->err = true;
+  return 0;
+}
+
+static inline unsigned ac_decode(ac_dec *d, ac_prob *pr, unsigned limit) {
+  uint32_t bound = (d->range >> 16) * pr->p0;
+  unsigned bit = d->code >= bound;
+  d->code -= bound & (0u - bit);
+  d->range = bit ? d->range - bound : bound;
+  ac_update(pr, bit, limit);
+  while (d->range < (1u << 24)) {
+    d->range <<= 8;
+    d->code = d->code << 8 | ac_get(d);
+  }
+  return bit;
+}
+
+#endif

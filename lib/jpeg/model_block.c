@@ -1,0 +1,380 @@
+/* The block coder of the JPEG coefficient model: contexts and predictors for one block,
+ * shared by the encoder and the decoder (one inline body, specialised for each).
+ * docs/JPEG_MODEL.md explains the contexts; every predictor is exact integer arithmetic of
+ * fixed width, so every build produces the same bytes.
+ *
+ * Order inside a block: the 7x7 non-zero count, the 7x7 coefficients (zigzag order), the
+ * non-zero count and values of the top edge F(u,0) and the left edge F(0,v), then DC.
+ * F(u,v): u horizontal, v vertical frequency; natural index v * 8 + u.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "jpeg/model.h"
+
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
+/* Adaptation limits (the state count cap of each kind of context). */
+enum {
+  LIM_NZ = 255,
+  LIM_EXP = 255,
+  LIM_SIGN = 255,
+  LIM_MANT = 255,
+  LIM_DC = 255,
+};
+
+static const uint8_t nat_to_zz[64] = {
+    0,  1,  5,  6,  14, 15, 27, 28, 2,  4,  7,  13, 16, 26, 29, 42, 3,  8,  12, 17, 25, 30,
+    41, 43, 9,  11, 18, 24, 31, 40, 44, 53, 10, 19, 23, 32, 39, 45, 52, 54, 20, 22, 33, 38,
+    46, 51, 55, 60, 21, 34, 37, 47, 50, 56, 59, 61, 35, 36, 48, 49, 57, 58, 62, 63};
+
+/* The 49 positions with u >= 1 and v >= 1, in zigzag order (natural indices). */
+static const uint8_t interior_nat[49] = {9,  10, 17, 25, 18, 11, 12, 19, 26, 33, 41, 34, 27,
+                                         20, 13, 14, 21, 28, 35, 42, 49, 57, 50, 43, 36, 29,
+                                         22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31,
+                                         39, 46, 53, 60, 61, 54, 47, 55, 62, 63};
+
+/* 1-D IDCT basis: round(2048 * C(u) / 2 * cos((2x + 1) u pi / 16)), C(0) = 1/sqrt(2).
+ * idct_b[x][u]; idct_b[7 - x][u] = (-1)^u idct_b[x][u]. */
+static const int32_t idct_b[8][8] = {
+    {724, 1004, 946, 851, 724, 569, 392, 200},     {724, 851, 392, -200, -724, -1004, -946, -569},
+    {724, 569, -392, -1004, -724, 200, 946, 851},  {724, 200, -946, -569, 724, 851, -392, -1004},
+    {724, -200, -946, 569, 724, -851, -392, 1004}, {724, -569, -392, 1004, -724, -200, 946, -851},
+    {724, -851, 392, 200, -724, 1004, -946, 569},  {724, -1004, 946, -851, 724, -569, 392, -200}};
+
+/* Bucket of the neighbours' predicted 7x7 count (0..49). */
+static const uint8_t nzb_tab[50] = {0, 1, 2, 3, 4, 5, 5, 6, 6, 7, 7, 7, 8, 8, 8, 8, 9,
+                                    9, 9, 9, 9, 10, 10, 10, 10, 10, 10, 10, 11, 11, 11, 11, 11,
+                                    11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11};
+/* Bucket of the 7x7 non-zeros still to code (1..49). */
+static const uint8_t nzr_tab[50] = {0, 0, 1, 2, 3, 4, 4, 5, 5, 6, 6, 6, 7, 7, 7, 7, 8,
+                                    8, 8, 8, 8, 8, 8, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9,
+                                    9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9};
+/* Bucket of this block's 7x7 count, context of the edge counts. */
+static const uint8_t n77_tab[50] = {0, 1, 2, 3, 3, 4, 4, 4, 5, 5, 5, 5, 5, 6, 6, 6, 6,
+                                    6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+                                    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7};
+
+void jcm_ctx_init(jcm_ctx *m) {
+  /* jcm_ctx holds only ac_prob arrays, so it is one array of ac_prob. */
+  ac_prob_init((ac_prob *)(void *)m, sizeof *m / sizeof(ac_prob));
+}
+
+static inline unsigned bitlen32(uint32_t x) { return x ? 32u - (unsigned)__builtin_clz(x) : 0u; }
+
+static inline uint32_t abs32(int32_t v) { return v < 0 ? 0u - (uint32_t)v : (uint32_t)v; }
+
+/* Arithmetic shift right (floor division by 2^s) without shifting a negative value. */
+static inline int32_t asr32(int32_t v, unsigned s) {
+  return v >= 0 ? (int32_t)((uint32_t)v >> s) : -(int32_t)(((uint32_t)(-(v + 1)) >> s) + 1u);
+}
+
+/* num / den rounded to nearest, halves away from zero; den > 0. */
+static inline int64_t div_round(int64_t num, int64_t den) {
+  return num >= 0 ? (num + den / 2) / den : -((-num + den / 2) / den);
+}
+
+/* Dequantised coefficient, clamped to +-2^14 (real 8-bit JPEG values are far inside), so
+ * that every sum below fits int32 whatever the input. */
+static inline int32_t dequant(int32_t c, int32_t q) {
+  if (c > 16384) c = 16384;
+  if (c < -16384) c = -16384;
+  int32_t v = c * q;
+  if (v > 16384) v = 16384;
+  if (v < -16384) v = -16384;
+  return v;
+}
+
+static ALWAYS_INLINE unsigned cbit(ac_enc *e, ac_dec *d, bool enc, ac_prob *p, unsigned bit, unsigned lim) {
+  if (enc) {
+    ac_encode(e, p, bit, lim);
+    return bit;
+  }
+  return ac_decode(d, p, lim);
+}
+
+/* One value: exponent e = bit length of |v| in unary (exp[0] is the zero flag), then sign,
+ * then the e - 1 bits below the leading one. |v| <= 65535. */
+static ALWAYS_INLINE int32_t code_value(ac_enc *e, ac_dec *d, bool enc, int32_t v, ac_prob *exp, ac_prob *sign,
+                                        ac_prob (*mant)[JCM_EMAX]) {
+  uint32_t mag = enc ? abs32(v) : 0;
+  unsigned nbits = enc ? bitlen32(mag) : 0;
+  unsigned i = 0;
+  for (; i < JCM_EMAX; i++) {
+    if (!cbit(e, d, enc, &exp[i], i < nbits, LIM_EXP)) break;
+  }
+  if (!enc) nbits = i;
+  if (nbits == 0) return 0;
+  unsigned neg = cbit(e, d, enc, sign, v < 0, LIM_SIGN);
+  if (!enc) mag = 1;
+  for (unsigned b = nbits - 1; b-- > 0;) {
+    unsigned bit = cbit(e, d, enc, &mant[nbits][b], (mag >> b) & 1u, LIM_MANT);
+    if (!enc) mag = mag << 1 | bit;
+  }
+  return neg ? -(int32_t)mag : (int32_t)mag;
+}
+
+/* A value of n bits, most significant first, through a binary tree of contexts. */
+static ALWAYS_INLINE unsigned code_tree(ac_enc *e, ac_dec *d, bool enc, ac_prob *tree, unsigned n, unsigned v) {
+  unsigned node = 1;
+  for (unsigned b = n; b-- > 0;) {
+    unsigned bit = cbit(e, d, enc, &tree[node], (v >> b) & 1u, LIM_NZ);
+    node = node << 1 | bit;
+  }
+  return node - (1u << n);
+}
+
+static inline int16_t clamp16(int32_t v, bool *bad) {
+  if (v > 32767) {
+    *bad = true;
+    return 32767;
+  }
+  if (v < -32768) {
+    *bad = true;
+    return -32768;
+  }
+  return (int16_t)v;
+}
+
+/* Per-row state of one component inside a band. */
+typedef struct rows_state {
+  uint8_t *nz_prev, *nz_cur;  /* 7x7 counts of the row above / this row */
+  int32_t *pix_prev, *pix_cur; /* per block: pixel rows 6 and 7 (16 values), 1/64 units */
+  int32_t left_pix[16];        /* pixel columns 6 and 7 of the block to the left */
+} rows_state;
+
+/* One 1-D IDCT pass for a pair of mirrored positions x and 7 - x: with
+ * idct_b[7 - x][j] = (-1)^j idct_b[x][j], the even and odd halves give both.
+ * in[j * stride] for j < n (the rest zero); out_x / out_m get the results >> shift. */
+static inline void idct_pair(const int32_t *in, unsigned stride, unsigned n, const int32_t *bx, unsigned shift,
+                             int32_t *out_x, int32_t *out_m) {
+  int32_t ev = 0, od = 0;
+  for (unsigned j = 0; j < n; j += 2) ev += bx[j] * in[j * stride];
+  for (unsigned j = 1; j < n; j += 2) od += bx[j] * in[j * stride];
+  *out_x = asr32(ev + od, shift);
+  *out_m = asr32(ev - od, shift);
+}
+
+/* Pixels of the block's border (columns 0, 1, 6, 7 and rows 0, 1, 6, 7) from its
+ * dequantised coefficients dq (natural order, DC excluded), in 1/64 pixel units.
+ * Coefficients are zero beyond u >= umax and v >= vmax. */
+static void border_pixels(const int32_t *dq, unsigned umax, unsigned vmax, int32_t cols[4][8], int32_t rows[4][8]) {
+  if (umax == 0 || vmax == 0) {
+    memset(cols, 0, 4 * sizeof cols[0]);
+    memset(rows, 0, 4 * sizeof rows[0]);
+    return;
+  }
+  for (unsigned i = 0; i < 2; i++) {
+    int32_t t[8] = {0}, tm[8] = {0}, sr[8] = {0}, sm[8] = {0};
+    /* columns x = i and 7 - i: first along u (per v), then along v for each y */
+    for (unsigned v = 0; v < vmax; v++) idct_pair(dq + v * 8, 1, umax, idct_b[i], 10, &t[v], &tm[v]);
+    /* rows y = i and 7 - i: first along v (per u), then along u for each x */
+    for (unsigned u = 0; u < umax; u++) idct_pair(dq + u, 8, vmax, idct_b[i], 10, &sr[u], &sm[u]);
+    for (unsigned y = 0; y < 4; y++) {
+      idct_pair(t, 1, vmax, idct_b[y], 6, &cols[i][y], &cols[i][7 - y]);
+      idct_pair(tm, 1, vmax, idct_b[y], 6, &cols[3 - i][y], &cols[3 - i][7 - y]);
+      idct_pair(sr, 1, umax, idct_b[y], 6, &rows[i][y], &rows[i][7 - y]);
+      idct_pair(sm, 1, umax, idct_b[y], 6, &rows[3 - i][y], &rows[3 - i][7 - y]);
+    }
+  }
+}
+
+static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_t row0, uint32_t row1,
+                                          jcm_ctx *m, ac_enc *e, ac_dec *d, bool enc, bool *bad) {
+  const jpg_component *c = &img->comp[comp];
+  const size_t w = c->w_blocks;
+  int32_t qn[64];
+  for (int i = 0; i < 64; i++) {
+    uint16_t q = img->qt[c->tq & 3][nat_to_zz[i]];
+    qn[i] = q ? (int32_t)q : 1;
+  }
+  rows_state rs;
+  uint8_t *nz_mem = calloc(2 * w, 1);
+  int32_t *pix_mem = calloc(2 * w * 16, sizeof(int32_t));
+  if (!nz_mem || !pix_mem) {
+    free(nz_mem);
+    free(pix_mem);
+    return IMS_E_NOMEM;
+  }
+  rs.nz_prev = nz_mem;
+  rs.nz_cur = nz_mem + w;
+  rs.pix_prev = pix_mem;
+  rs.pix_cur = pix_mem + w * 16;
+
+  for (uint32_t by = row0; by < row1; by++) {
+    for (size_t bx = 0; bx < w; bx++) {
+      int16_t *blk = c->coef + ((size_t)by * w + bx) * 64;
+      const int16_t *above = by > row0 ? blk - w * 64 : NULL;
+      const int16_t *left = bx > 0 ? blk - 64 : NULL;
+      const int16_t *al = above && left ? above - 64 : NULL;
+      if (!enc) memset(blk, 0, 64 * sizeof *blk);
+
+      /* 7x7 non-zero count, predicted from the neighbours' counts. */
+      unsigned nzb;
+      if (above && left)
+        nzb = nzb_tab[(rs.nz_prev[bx] + rs.nz_cur[bx - 1] + 1u) / 2u];
+      else if (above)
+        nzb = nzb_tab[rs.nz_prev[bx]];
+      else if (left)
+        nzb = nzb_tab[rs.nz_cur[bx - 1]];
+      else
+        nzb = JCM_NZB - 1;
+      unsigned nz77 = 0;
+      if (enc)
+        for (int k = 0; k < 49; k++) nz77 += blk[nat_to_zz[interior_nat[k]]] != 0;
+      nz77 = code_tree(e, d, enc, m->nz77[nzb], 6, nz77);
+      if (nz77 > 49) {
+        *bad = true;
+        nz77 = 49;
+      }
+      rs.nz_cur[bx] = (uint8_t)nz77;
+
+      /* 7x7 coefficients. */
+      unsigned left_n = nz77;
+      for (unsigned k = 0; k < 49 && left_n; k++) {
+        unsigned z = nat_to_zz[interior_nat[k]];
+        uint32_t mag;
+        if (above && left)
+          mag = 13u * (abs32(above[z]) + abs32(left[z])) + 6u * abs32(al[z]);
+        else if (above)
+          mag = 32u * abs32(above[z]);
+        else if (left)
+          mag = 32u * abs32(left[z]);
+        else
+          mag = 0;
+        unsigned pb = bitlen32(mag >> 3);
+        if (pb > JCM_PB - 1) pb = JCM_PB - 1;
+        int32_t v = code_value(e, d, enc, enc ? blk[z] : 0, m->ac_exp[k][nzr_tab[left_n]][pb], &m->ac_sign[k],
+                               m->ac_mant[k]);
+        if (!enc) blk[z] = clamp16(v, bad);
+        if (v) left_n--;
+      }
+
+      /* Dequantised coefficients (natural order), the edges filled in as they come. */
+      int32_t dq[64];
+      memset(dq, 0, sizeof dq);
+      unsigned umax = 0, vmax = 0; /* 1 + the highest u / v of a non-zero AC coefficient */
+      if (nz77)
+        for (unsigned k = 0; k < 49; k++) {
+          unsigned n = interior_nat[k];
+          int16_t cv = blk[nat_to_zz[n]];
+          if (cv) {
+            dq[n] = dequant(cv, qn[n]);
+            if ((n & 7u) >= umax) umax = (n & 7u) + 1;
+            if ((n >> 3) >= vmax) vmax = (n >> 3) + 1;
+          }
+        }
+
+      /* Edges: edge 0 = F(t,0) predicted from the block above, edge 1 = F(0,t) from the
+       * block to the left, by continuity of the 1-D IDCT across the shared border. */
+      for (unsigned edge = 0; edge < 2; edge++) {
+        const int16_t *nb = edge == 0 ? above : left;
+        const unsigned step = edge == 0 ? 1u : 8u;  /* natural index of position t: t * step */
+        const unsigned across = edge == 0 ? 8u : 1u; /* stride along the other frequency */
+        unsigned nze = 0;
+        if (enc)
+          for (unsigned t = 1; t < 8; t++) nze += blk[nat_to_zz[t * step]] != 0;
+        nze = code_tree(e, d, enc, m->nze[edge][n77_tab[nz77]], 3, nze);
+        for (unsigned t = 1; t < 8 && nze; t++) {
+          unsigned n = t * step;
+          unsigned pbe = JCM_PBE - 1, sgn = 0;
+          if (nb) {
+            int32_t g = 0;
+            for (unsigned j = 0; j < 8; j++) {
+              unsigned nj = n + j * across;
+              g += idct_b[7][j] * dequant(nb[nat_to_zz[nj]], qn[nj]);
+              if (j) g -= idct_b[0][j] * dq[nj];
+            }
+            int64_t p = div_round(g, (int64_t)idct_b[0][0] * qn[n]);
+            uint32_t ap = p < 0 ? (uint32_t)-p : (uint32_t)p;
+            pbe = bitlen32(ap);
+            if (pbe > JCM_PBE - 2) pbe = JCM_PBE - 2;
+            sgn = p > 0 ? 1u : p < 0 ? 2u : 0u;
+          }
+          unsigned z = nat_to_zz[n];
+          int32_t v = code_value(e, d, enc, enc ? blk[z] : 0, m->ed_exp[edge][t - 1][nze - 1][pbe],
+                                 &m->ed_sign[edge][t - 1][sgn][pbe], m->ed_mant[edge][t - 1]);
+          if (!enc) blk[z] = clamp16(v, bad);
+          if (v) {
+            dq[n] = dequant(blk[z], qn[n]);
+            if ((n & 7u) >= umax) umax = (n & 7u) + 1;
+            if ((n >> 3) >= vmax) vmax = (n >> 3) + 1;
+            nze--;
+          }
+        }
+      }
+
+      /* DC: the border pixels of this block without DC, matched to the neighbours' border
+       * pixels by gradient extrapolation; each border pixel gives one estimate of DC. */
+      int32_t cols[4][8], rows[4][8];
+      border_pixels(dq, umax, vmax, cols, rows);
+      int64_t sum = 0;
+      int32_t lo = INT32_MAX, hi = INT32_MIN;
+      unsigned n_est = 0;
+      if (left) {
+        const int32_t *l6 = rs.left_pix, *l7 = rs.left_pix + 8;
+        for (int y = 0; y < 8; y++) {
+          int32_t est = 3 * l7[y] - l6[y] - 3 * cols[0][y] + cols[1][y];
+          sum += est;
+          if (est < lo) lo = est;
+          if (est > hi) hi = est;
+        }
+        n_est += 8;
+      }
+      if (above) {
+        const int32_t *a6 = rs.pix_prev + bx * 16, *a7 = a6 + 8;
+        for (int x = 0; x < 8; x++) {
+          int32_t est = 3 * a7[x] - a6[x] - 3 * rows[0][x] + rows[1][x];
+          sum += est;
+          if (est < lo) lo = est;
+          if (est > hi) hi = est;
+        }
+        n_est += 8;
+      }
+      /* est = 16 * dequantised DC (1/64-pixel units, DC adds 8 * dq00 there, twice). */
+      int32_t pred = 0;
+      unsigned dcb = JCM_DCB - 1;
+      if (n_est) {
+        int64_t p = div_round(sum, (int64_t)16 * n_est * qn[0]);
+        if (p > 32767) p = 32767;
+        if (p < -32767) p = -32767;
+        pred = (int32_t)p;
+        uint32_t spread = (uint32_t)(((int64_t)hi - lo) / (16 * (int64_t)qn[0]));
+        dcb = bitlen32(spread);
+        if (dcb > JCM_DCB - 2) dcb = JCM_DCB - 2;
+      }
+      int32_t r = code_value(e, d, enc, enc ? blk[0] - pred : 0, m->dc_exp[dcb], &m->dc_sign[dcb], m->dc_mant);
+      if (!enc) blk[0] = clamp16(pred + r, bad);
+
+      /* Full border pixels for the neighbours to come. */
+      int32_t dc_pix = 8 * dequant(blk[0], qn[0]);
+      for (int y = 0; y < 8; y++) {
+        rs.left_pix[y] = cols[2][y] + dc_pix;
+        rs.left_pix[8 + y] = cols[3][y] + dc_pix;
+        rs.pix_cur[bx * 16 + (size_t)y] = rows[2][y] + dc_pix;
+        rs.pix_cur[bx * 16 + 8 + (size_t)y] = rows[3][y] + dc_pix;
+      }
+    }
+    uint8_t *tn = rs.nz_prev;
+    rs.nz_prev = rs.nz_cur;
+    rs.nz_cur = tn;
+    int32_t *tp = rs.pix_prev;
+    rs.pix_prev = rs.pix_cur;
+    rs.pix_cur = tp;
+  }
+  free(nz_mem);
+  free(pix_mem);
+  return IMS_OK;
+}
+
+ims_status jcm_encode_rows(const jpg_image *img, unsigned comp, uint32_t row0, uint32_t row1, jcm_ctx *m,
+                           ac_enc *enc) {
+  bool bad = false;
+  /* The encoder only reads img; code_rows writes coefficients only when decoding. */
+  return code_rows((jpg_image *)(uintptr_t)img, comp, row0, row1, m, enc, NULL, true, &bad);
+}
+
+ims_status jcm_decode_rows(jpg_image *img, unsigned comp, uint32_t row0, uint32_t row1, jcm_ctx *m, ac_dec *dec,
+                           bool *bad) {
+  return code_rows(img, comp, row0, row1, m, NULL, dec, false, bad);
+}
