@@ -149,6 +149,12 @@ static const char *arc_name(const cli *c, const char *in, bool *warned) {
   return *p ? p : ".";
 }
 
+/* The hint line that follows every usage error (STYLE.md §2.4). */
+static int usage_hint(const cli *c) {
+  cli_hint(c, "'imgstash pack --help' shows the options");
+  return EXIT_USAGE;
+}
+
 static void on_skip(void *opaque, const char *arc_path, const char *why) {
   pack_state *ps = opaque;
   cli_error(ps->c, arc_path, "%s: skipped", why);
@@ -177,17 +183,17 @@ int cmd_pack(cli *c, int argc, char **argv) {
         o.mode = IMS_MODE_EXACT;
       } else if (!strcmp(optarg, "pixel") || !strcmp(optarg, "visual")) {
         cli_error(c, "-m", "mode '%s' is not implemented in this version (only 'exact')", optarg);
-        return EXIT_USAGE;
+        return usage_hint(c);
       } else {
         return cli_usage_error(c, "-m: unknown mode '%s' (exact, pixel, visual)", optarg);
       }
       break;
     case 'j':
-      if (!cli_parse_uint(c, "--threads", optarg, 0, 256, &v)) return EXIT_USAGE;
+      if (!cli_parse_uint(c, "--threads", optarg, 0, 256, &v)) return usage_hint(c);
       o.threads = (unsigned)v;
       break;
     case 'l':
-      if (!cli_parse_uint(c, "--level", optarg, 1, 22, &v)) return EXIT_USAGE;
+      if (!cli_parse_uint(c, "--level", optarg, 1, 22, &v)) return usage_hint(c);
       o.zstd_level = (int)v;
       break;
     case 'J': o.jpeg = 0; break;
@@ -202,7 +208,7 @@ int cmd_pack(cli *c, int argc, char **argv) {
   if (optind >= argc) return cli_usage_error(c, "no input given");
   if (isatty(STDOUT_FILENO) && !strcmp(out, "/dev/stdout")) {
     cli_error(c, out, "refusing to write an archive to a terminal");
-    return EXIT_USAGE;
+    return usage_hint(c);
   }
 
   pack_state ps = {.c = c};
@@ -210,7 +216,7 @@ int cmd_pack(cli *c, int argc, char **argv) {
   if (stat(out, &sb) == 0) {
     if (S_ISDIR(sb.st_mode)) {
       cli_error(c, out, "is a folder");
-      return EXIT_USAGE;
+      return usage_hint(c);
     }
     ps.out_exists = true;
     ps.out_dev = sb.st_dev;

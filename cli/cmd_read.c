@@ -208,6 +208,10 @@ static void mode_string(const ims_entry *e, char out[11]) {
   out[0] = e->type == IMS_ENTRY_DIR ? 'd' : e->type == IMS_ENTRY_SYMLINK ? 'l' : '-';
   static const char rwx[] = "rwxrwxrwx";
   for (int i = 0; i < 9; i++) out[1 + i] = (e->mode & (1u << (8 - i))) ? rwx[i] : '-';
+  /* setuid, setgid, sticky as ls shows them: s/t over x, S/T without it */
+  if (e->mode & 04000) out[3] = out[3] == 'x' ? 's' : 'S';
+  if (e->mode & 02000) out[6] = out[6] == 'x' ? 's' : 'S';
+  if (e->mode & 01000) out[9] = out[9] == 'x' ? 't' : 'T';
   out[10] = '\0';
 }
 

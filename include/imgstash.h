@@ -145,7 +145,8 @@ IMS_API IMS_NODISCARD ims_status ims_writer_open(const char *path, const ims_opt
  * normalised: "./" and duplicate slashes go; "..", absolute paths and empty paths are refused
  * with IMS_E_UNSAFE_PATH). The file is read once here (hash and type); its content is coded
  * in ims_writer_finish. On IMS_E_IO / IMS_E_UNSAFE_PATH / IMS_E_EXISTS nothing is added and
- * the writer stays usable: the caller reports ims_writer_errmsg and goes on. */
+ * the writer stays usable: the caller reports ims_writer_errmsg and goes on. The archive
+ * being written (its temporary file, met inside an input folder) is never added: IMS_OK. */
 IMS_API IMS_NODISCARD ims_status ims_writer_add_path(ims_writer *w, const char *arc_path, const char *fs_path);
 
 /* Called by ims_writer_finish for an input that could not be coded (for example a file that

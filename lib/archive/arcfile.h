@@ -24,6 +24,8 @@ ims_status arc_out_meta(arc_out *o, uint8_t type, const arc_index *ix, arc_block
 /* Writes the footer, flushes to disk and renames the file into place. */
 ims_status arc_out_commit(arc_out *o, const arc_blockref *index_ref, uint64_t segment_offset, ims_err *err);
 uint64_t arc_out_pos(const arc_out *o);
+/* The temporary file's descriptor (so that a writer can recognise its own output among its inputs). */
+int arc_out_fd(const arc_out *o);
 /* Frees o; removes the temporary file unless arc_out_commit succeeded. Accepts NULL. */
 void arc_out_close(arc_out *o);
 

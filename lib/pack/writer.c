@@ -52,6 +52,8 @@ struct ims_writer {
   void *skip_opaque;
   uint64_t skipped;
   bool finished, failed;
+  dev_t tmp_dev; /* the temporary archive file, never added as an input */
+  ino_t tmp_ino;
 };
 
 static const char *fmt_errno(void) { return strerror(errno); }
@@ -84,7 +86,14 @@ ims_status ims_writer_new(const ims_options *o, ims_writer **out) {
 ims_status ims_writer_create(ims_writer *w, const char *path) {
   if (!w || !path) return IMS_E_ARG;
   if (w->out || w->failed) return ims_fail(&w->err, IMS_E_STATE, "writer already has an archive");
-  return arc_out_open(path, &w->out, &w->err);
+  ims_status st = arc_out_open(path, &w->out, &w->err);
+  if (st) return st;
+  struct stat sb;
+  if (fstat(arc_out_fd(w->out), &sb) == 0) {
+    w->tmp_dev = sb.st_dev;
+    w->tmp_ino = sb.st_ino;
+  }
+  return IMS_OK;
 }
 
 ims_status ims_writer_open(const char *path, const ims_options *o, ims_writer **out) {
@@ -211,6 +220,10 @@ ims_status ims_writer_add_path(ims_writer *w, const char *arc_path, const char *
   if (lstat(fs_path, &sb) != 0) {
     st = ims_fail(&w->err, IMS_E_IO, "%s: %s", fs_path, fmt_errno());
     goto fail;
+  }
+  if (S_ISREG(sb.st_mode) && sb.st_dev == w->tmp_dev && sb.st_ino == w->tmp_ino) {
+    entry_free(&e); /* the archive being written, found inside an input folder: never packed into itself */
+    return IMS_OK;
   }
   e.mode = (uint32_t)sb.st_mode & 07777u;
   e.mtime_sec = (int64_t)sb.st_mtim.tv_sec;
