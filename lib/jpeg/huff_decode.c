@@ -11,9 +11,6 @@
 #include "jpeg/jpeg_internal.h"
 
 #define JPG_UPAD 4096u
-/* Bytes a segment may fall short of its last decoded bits (an unstuffed 0xFF pad byte that
- * reads as a fill byte, a cut file): more than this is "truncated". */
-#define JPG_MAX_SHORT 8u
 
 typedef struct dctx {
   const jpg_image *img;
@@ -49,20 +46,32 @@ static inline uint32_t get_bits(dctx *d, unsigned n) {
   return v;
 }
 
-/* Decodes one symbol from window w; returns its length (0 for a bad code). */
+/* Decodes one symbol from window w; returns its length, 0 for a bad code (with *sym 256
+ * for a repeated symbol's later code, which cannot be re-encoded). */
 static inline unsigned huff_sym(const jpg_huff *t, uint64_t w, unsigned *sym) {
   unsigned e = t->fast[w >> (64 - JPG_FAST_BITS)];
-  if (e) {
+  if (e - 0x100u < 0x900u) {
     *sym = e & 0xFFu;
     return e >> 8;
+  }
+  if (e == JPG_FAST_DUP) {
+    *sym = 256;
+    return 0;
   }
   for (unsigned l = JPG_FAST_BITS + 1; l <= 16; l++) {
     int32_t code = (int32_t)(w >> (64 - l));
     if (code <= t->maxcode[l]) {
-      *sym = t->vals[code + t->valoff[l]];
+      int32_t i = code + t->valoff[l];
+      if (i < 0 || i >= t->n_vals) break;
+      if (!t->first[i]) {
+        *sym = 256;
+        return 0;
+      }
+      *sym = t->vals[i];
       return l;
     }
   }
+  *sym = 0;
   return 0;
 }
 
@@ -70,7 +79,8 @@ static inline int32_t extend(uint32_t v, unsigned s) {
   return (s && v < (1u << (s - 1))) ? (int32_t)v - (int32_t)((1u << s) - 1) : (int32_t)v;
 }
 
-static ims_status bad_code(dctx *d) {
+static ims_status bad_code(dctx *d, unsigned sym) {
+  if (sym == 256) return ims_fail(d->err, IMS_E_UNSUPPORTED, "scan %u: Huffman code of a repeated symbol", d->scan_no);
   return ims_fail(d->err, IMS_E_CORRUPT, "scan %u: bad Huffman code", d->scan_no);
 }
 static ims_status noncanon(dctx *d, const char *what) {
@@ -81,7 +91,7 @@ static ims_status noncanon(dctx *d, const char *what) {
 static ims_status dec_seq(dctx *d, const jpg_huff *dc, const jpg_huff *ac, int16_t *blk, int16_t *pred) {
   uint64_t w = peek(d);
   unsigned s, l = huff_sym(dc, w, &s);
-  if (!l) return bad_code(d);
+  if (!l) return bad_code(d, s);
   uint32_t v = s ? (uint32_t)((w << l) >> (64 - s)) : 0;
   d->pos += l + s;
   *pred = (int16_t)(uint16_t)((uint32_t)(uint16_t)*pred + (uint32_t)extend(v, s));
@@ -92,7 +102,7 @@ static ims_status dec_seq(dctx *d, const jpg_huff *dc, const jpg_huff *ac, int16
     w = peek(d);
     unsigned sym;
     l = huff_sym(ac, w, &sym);
-    if (!l) return bad_code(d);
+    if (!l) return bad_code(d, sym);
     unsigned r = sym >> 4;
     s = sym & 15u;
     if (s) {
@@ -119,7 +129,7 @@ static ims_status dec_seq(dctx *d, const jpg_huff *dc, const jpg_huff *ac, int16
 static ims_status dec_dc_first(dctx *d, const jpg_huff *dc, int16_t *blk, int32_t *pred, unsigned al) {
   uint64_t w = peek(d);
   unsigned s, l = huff_sym(dc, w, &s);
-  if (!l) return bad_code(d);
+  if (!l) return bad_code(d, s);
   uint32_t v = s ? (uint32_t)((w << l) >> (64 - s)) : 0;
   d->pos += l + s;
   int32_t x = *pred + extend(v, s);
@@ -180,7 +190,7 @@ static ims_status dec_ac_first(dctx *d, const jpg_huff *ac, int16_t *blk, const 
   while (k <= sc->se) {
     uint64_t w = peek(d);
     unsigned sym, l = huff_sym(ac, w, &sym);
-    if (!l) return bad_code(d);
+    if (!l) return bad_code(d, sym);
     unsigned r = sym >> 4, s = sym & 15u;
     if (first) {
       first = false;
@@ -223,7 +233,7 @@ static ims_status dec_ac_refine(dctx *d, const jpg_huff *ac, int16_t *blk, const
     for (; k <= sc->se; k++) {
       uint64_t w = peek(d);
       unsigned sym, l = huff_sym(ac, w, &sym);
-      if (!l) return bad_code(d);
+      if (!l) return bad_code(d, sym);
       unsigned r = sym >> 4, s = sym & 15u;
       int val = 0;
       if (first) {
@@ -302,16 +312,19 @@ static size_t unstuff(dctx *d, const uint8_t *data, size_t len, size_t start) {
   return i;
 }
 
-/* Records how the segment's data ended (bits decoded: d->pos). */
-static ims_status finish_segment(dctx *d) {
+/* Records how the segment's data ended (bits decoded: d->pos; trunc: the MCU where the
+ * data ran out, relative to the segment, or -1). */
+static ims_status finish_segment(dctx *d, int64_t trunc, bool ends) {
   size_t nbits = d->pos, nbytes = (nbits + 7) / 8;
   jpg_segx x;
   memset(&x, 0, sizeof x);
   x.seg = d->seg_no;
   const uint8_t *extra = NULL;
-  if (nbytes > d->u_len) {
-    x.flags |= JPG_SEGX_SHORT;
+  if (trunc >= 0) {
+    x.flags |= JPG_SEGX_SHORT | JPG_SEGX_TRUNC;
     x.n_short = (uint32_t)(nbytes - d->u_len);
+    x.trunc_mcu = (uint32_t)trunc;
+    if (ends) x.flags |= JPG_SEGX_END;
   } else {
     unsigned npad = (unsigned)(nbytes * 8 - nbits);
     if (npad) {
@@ -354,8 +367,9 @@ static ims_status decode_scan(dctx *d, jpg_hdr *h, const uint8_t *data, size_t l
     d->pend = false;
     int16_t pred16[4] = {0, 0, 0, 0};
     int32_t pred32[4] = {0, 0, 0, 0};
-    uint64_t mcu_end = mcu + sc->ri;
+    uint64_t mcu_first = mcu, mcu_end = mcu + sc->ri;
     if (mcu_end > sc->n_mcus) mcu_end = sc->n_mcus;
+    int64_t trunc = -1;
     uint32_t mx = (uint32_t)(mcu % sc->mcus_x), my = (uint32_t)(mcu / sc->mcus_x);
     for (; mcu < mcu_end; mcu++) {
       for (unsigned b = 0; b < sc->n_blocks; b++) {
@@ -372,20 +386,39 @@ static ims_status decode_scan(dctx *d, jpg_hdr *h, const uint8_t *data, size_t l
         }
         if (st) return st;
       }
-      if (d->pos / 8 > d->u_len + JPG_MAX_SHORT)
-        return ims_fail(d->err, IMS_E_CORRUPT, "scan %u: entropy-coded data truncated", d->scan_no);
+      if (d->pos > 8 * d->u_len) {
+        /* The data ran out in this MCU (libjpeg: "premature end of data"). */
+        trunc = (int64_t)(mcu - mcu_first);
+        if (d->eobrun > 0) {
+          jpg_side *s = d->side;
+          if (s->n_eobx && s->eobx[s->n_eobx - 1].scan == d->scan_no && s->eobx[s->n_eobx - 1].block == (uint32_t)mcu)
+            s->n_eobx--;
+          st = jpg_side_add_eobx(s, d->scan_no, (uint32_t)mcu, d->run_len);
+          if (st) return st;
+        }
+        mcu = mcu_end;
+        break;
+      }
       if (++mx == sc->mcus_x) {
         mx = 0;
         my++;
       }
     }
-    st = finish_segment(d);
+    bool ends = false;
+    size_t j = i;
+    unsigned want = 0xD0u + (unsigned)(seg & 7u);
+    if (seg + 1 < sc->n_segments) {
+      while (j < len && data[j] == 0xFF) j++;
+      ends = trunc >= 0 && (j == i || j >= len || data[j] != want);
+    }
+    st = finish_segment(d, trunc, ends);
     if (st) return st;
+    if (ends) {
+      d->seg_no += sc->n_segments - seg;
+      break;
+    }
     if (seg + 1 < sc->n_segments) {
       /* An RST marker must follow, possibly after fill bytes. */
-      size_t j = i;
-      while (j < len && data[j] == 0xFF) j++;
-      unsigned want = 0xD0u + (unsigned)(seg & 7u);
       if (j == i || j >= len || data[j] != want)
         return ims_fail(d->err, IMS_E_CORRUPT, "scan %u: restart marker %u missing", d->scan_no, (unsigned)(seg & 7u));
       if (j - i > 1) {
@@ -430,7 +463,13 @@ ims_status jpg_decode(const uint8_t *data, size_t len, const jpg_limits *lim, jp
     jpg_stop stop;
     st = jpg_hdr_next(h, data, len, &pos, &stop, err);
     if (st) goto fail;
-    if (stop != JPG_STOP_SOS) pos = len; /* after EOI: trailing bytes, kept verbatim */
+    if (stop != JPG_STOP_SOS) {
+      if (h->n_scans == 0) {
+        st = ims_fail(err, IMS_E_CORRUPT, "no scan before EOI");
+        goto fail;
+      }
+      pos = len; /* after EOI: trailing bytes, kept verbatim */
+    }
     st = jpg_side_add_hdr(img->side, data + chunk_start, pos - chunk_start);
     if (!st) st = jpg_side_end_chunk(img->side);
     if (st) {

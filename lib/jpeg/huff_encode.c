@@ -249,11 +249,15 @@ static ims_status enc_ac_refine(ectx *e, const jpg_huff *ac, const int16_t *blk,
 }
 
 /* Pads and ends a restart segment, applying its recorded deviations. */
-static ims_status end_segment(ectx *e, size_t seg_start, uint64_t seg_in_scan, bool last) {
+static const jpg_segx *find_segx(ectx *e) {
   const jpg_side *s = e->side;
-  const jpg_segx *x = NULL;
   while (e->segx_i < s->n_segx && s->segx[e->segx_i].seg < e->seg_no) e->segx_i++;
-  if (e->segx_i < s->n_segx && s->segx[e->segx_i].seg == e->seg_no) x = &s->segx[e->segx_i];
+  if (e->segx_i < s->n_segx && s->segx[e->segx_i].seg == e->seg_no) return &s->segx[e->segx_i];
+  return NULL;
+}
+
+static ims_status end_segment(ectx *e, const jpg_segx *x, size_t seg_start, uint64_t seg_in_scan, bool last) {
+  const jpg_side *s = e->side;
   ims_status st = reserve(e, 32);
   if (st) return st;
   unsigned npad = (8u - (e->n & 7u)) & 7u;
@@ -307,8 +311,11 @@ static ims_status encode_scan(ectx *e, const jpg_hdr *h, const jpg_image *img) {
     size_t seg_start = e->out->len;
     uint64_t mcu_end = mcu + sc->ri;
     if (mcu_end > sc->n_mcus) mcu_end = sc->n_mcus;
+    const jpg_segx *x = find_segx(e);
+    uint64_t mcu_stop = mcu_end;
+    if (x && (x->flags & JPG_SEGX_TRUNC) && x->trunc_mcu < mcu_end - mcu) mcu_stop = mcu + x->trunc_mcu + 1;
     uint32_t mx = (uint32_t)(mcu % sc->mcus_x), my = (uint32_t)(mcu / sc->mcus_x);
-    for (; mcu < mcu_end; mcu++) {
+    for (; mcu < mcu_stop; mcu++) {
       if ((st = reserve(e, MCU_RESERVE))) return st;
       for (unsigned b = 0; b < sc->n_blocks; b++) {
         unsigned c = sc->blk_c[b], si = sc->blk_si[b];
@@ -329,11 +336,17 @@ static ims_status encode_scan(ectx *e, const jpg_hdr *h, const jpg_image *img) {
         my++;
       }
     }
+    mcu = mcu_end;
     if (kind == AC_FIRST || kind == AC_REFINE) {
       if ((st = reserve(e, 64)) || (st = flush_eobrun(e, act[0]))) return st;
       if (e->bad) return ims_fail(e->err, IMS_E_CORRUPT, "scan %u: an EOB run has no Huffman code", e->scan_no);
     }
-    if ((st = end_segment(e, seg_start, seg, seg + 1 == sc->n_segments))) return st;
+    bool ends = x && (x->flags & JPG_SEGX_END);
+    if ((st = end_segment(e, x, seg_start, seg, ends || seg + 1 == sc->n_segments))) return st;
+    if (ends) {
+      e->seg_no += sc->n_segments - seg;
+      break;
+    }
   }
   return IMS_OK;
 }

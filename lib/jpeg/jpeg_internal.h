@@ -10,8 +10,9 @@
  * did not behave like the canonical one below, the deviation is recorded:
  *
  * - restart segments (jpg_segx): pad bits that are not all ones, bytes after the padding,
- *   data that ends before the last bits decoded (the decoder read zeros), 0xFF fill bytes
- *   before an RST marker;
+ *   0xFF fill bytes before an RST marker, and data that runs out inside an MCU: like
+ *   libjpeg, the decoder completes that MCU with zero bits and leaves the segment's later
+ *   MCUs alone; the encoder codes up to that MCU and cuts its output to the original length;
  * - progressive EOB runs (jpg_eobx): the canonical encoder (libjpeg's jcphuff.c) extends a
  *   run until a block needs a symbol, the run reaches 0x7FFF, or (refinement scans) more
  *   than 937 correction bits are buffered; a record toggles that decision after one block,
@@ -31,6 +32,7 @@
 #include "jpeg/jpeg.h"
 
 #define JPG_FAST_BITS 9
+#define JPG_FAST_DUP 0xFFFFu /* fast[] entry of a repeated symbol's later code */
 #define JPG_MAX_BLOCKS_IN_MCU 10
 /* libjpeg's jcphuff.c forces an EOB run out when more correction bits than this are buffered. */
 #define JPG_MAX_BE 937u
@@ -42,9 +44,11 @@ typedef struct jpg_huff {
   uint16_t n_vals;
   bool defined;
   bool valid;   /* the code lengths fit (Kraft sum <= 1) */
-  bool dup;     /* a symbol appears twice: not exactly re-encodable */
+  bool dup;     /* a symbol appears twice: only its first code can be re-encoded */
+  bool first[256]; /* vals[i] is the first occurrence of its symbol */
   uint8_t max_sym;
-  /* decoding: fast[peek 9 bits] = (len << 8) | sym, 0 when the code is longer */
+  /* decoding: fast[peek 9 bits] = (len << 8) | sym, 0 when the code is longer or
+   * invalid, JPG_FAST_DUP for a repeated symbol's later code (refused: not re-encodable) */
   uint16_t fast[1u << JPG_FAST_BITS];
   int32_t maxcode[18]; /* largest code of each length, -1 if none */
   int32_t valoff[17];  /* index into vals = code + valoff[len] */
@@ -96,10 +100,14 @@ typedef struct jpg_segx {
   uint8_t pad;      /* JPG_SEGX_PAD: the pad bits, right-aligned */
   uint32_t n_fill;  /* JPG_SEGX_FILL: extra 0xFF bytes before the RST marker */
   uint32_t n_short; /* JPG_SEGX_SHORT: bytes missing at the end */
+  uint32_t trunc_mcu; /* JPG_SEGX_TRUNC: the data ran out in this MCU (counted from the
+                       * segment's first); the segment's later MCUs are not coded */
   size_t extra_off, extra_len; /* JPG_SEGX_EXTRA: unstuffed bytes after the padding */
 } jpg_segx;
 
-enum { JPG_SEGX_PAD = 1, JPG_SEGX_EXTRA = 2, JPG_SEGX_SHORT = 4, JPG_SEGX_FILL = 8 };
+enum { JPG_SEGX_PAD = 1, JPG_SEGX_EXTRA = 2, JPG_SEGX_SHORT = 4, JPG_SEGX_FILL = 8, JPG_SEGX_TRUNC = 16,
+       /* the scan ends after this (truncated) segment: no RST marker, no later segment */
+       JPG_SEGX_END = 32 };
 
 typedef struct jpg_eobx {
   uint32_t scan, block;

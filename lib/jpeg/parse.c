@@ -38,8 +38,14 @@ static void huff_build(jpg_huff *t) {
   for (unsigned l = 1; l <= 16; l++) {
     t->valoff[l] = (int32_t)k - (int32_t)code;
     for (unsigned i = 0; i < t->bits[l]; i++, k++, code++) {
+      /* Every code of length l must fit in l bits (libjpeg's JERR_BAD_HUFF_TABLE). */
+      if (code >= (1u << l)) {
+        t->valid = false;
+        return;
+      }
       uint8_t s = t->vals[k];
       if (s > t->max_sym) t->max_sym = s;
+      t->first[k] = !seen[s];
       if (seen[s]) {
         t->dup = true;
       } else {
@@ -50,12 +56,13 @@ static void huff_build(jpg_huff *t) {
       if (l <= JPG_FAST_BITS) {
         unsigned shift = JPG_FAST_BITS - l;
         uint32_t first = code << shift;
-        for (uint32_t j = 0; j < (1u << shift); j++) t->fast[first + j] = (uint16_t)(l << 8 | s);
+        uint16_t e = t->first[k] ? (uint16_t)(l << 8 | s) : (uint16_t)JPG_FAST_DUP;
+        for (uint32_t j = 0; j < (1u << shift); j++) t->fast[first + j] = e;
       }
     }
     t->maxcode[l] = t->bits[l] ? (int32_t)code - 1 : -1;
-    /* Every code of length l must fit in l bits (libjpeg's JERR_BAD_HUFF_TABLE). */
-    if (code > (1u << l)) {
+    /* libjpeg also refuses a code of all ones. */
+    if (t->bits[l] && code >= (1u << l)) {
       t->valid = false;
       return;
     }
@@ -172,8 +179,6 @@ static void comp_blocks(const jpg_image *img, unsigned c, uint32_t *bw, uint32_t
 static ims_status check_huff(const jpg_huff *t, bool dc, unsigned id, ims_err *err) {
   if (!t->valid) return ims_fail(err, IMS_E_CORRUPT, "bad Huffman table %s%u", dc ? "DC" : "AC", id);
   if (dc && t->max_sym > 15) return ims_fail(err, IMS_E_CORRUPT, "bad DC Huffman table %u", id);
-  if (t->dup)
-    return ims_fail(err, IMS_E_UNSUPPORTED, "Huffman table %s%u repeats a symbol", dc ? "DC" : "AC", id);
   return IMS_OK;
 }
 

@@ -5,7 +5,7 @@
  *   u8 version (1)
  *   n_chunks, then for each chunk: its length, then its bytes in "token" form (below)
  *   n_segx, then each: seg delta (from the previous record's seg + 1), u8 flags,
- *     [pad u8] [n_fill] [n_short] [extra_len, extra bytes]
+ *     [pad u8] [n_fill] [n_short] [extra_len, extra bytes] [trunc_mcu]
  *   n_eobx, then each: scan delta, block (delta from the previous block when in the same
  *     scan, else absolute), run
  * Chunk bytes: the marker segments of a chunk are written as tokens so that the common
@@ -198,6 +198,7 @@ ims_status jpg_side_write(const jpg_image *img, buf *out, ims_err *err) {
     if (x->flags & JPG_SEGX_EXTRA) {
       if ((st = put_var(out, x->extra_len)) || (st = buf_append(out, s->pool + x->extra_off, x->extra_len))) goto fail;
     }
+    if ((x->flags & JPG_SEGX_TRUNC) && (st = put_var(out, x->trunc_mcu))) goto fail;
     next_seg = x->seg + 1;
   }
   if ((st = put_var(out, s->n_eobx))) goto fail;
@@ -319,7 +320,8 @@ ims_status jpg_side_read(const uint8_t *data, size_t len, const jpg_limits *lim,
     const uint8_t *extra = NULL;
     memset(&x, 0, sizeof x);
     if (!get_var(&r, &d) || !ims_add_u64(next_seg, d, &x.seg) || !rd_u8(&r, &x.flags)) goto corrupt;
-    if (!x.flags || (x.flags & ~15u) || ((x.flags & JPG_SEGX_SHORT) && (x.flags & (JPG_SEGX_PAD | JPG_SEGX_EXTRA))))
+    if (!x.flags || (x.flags & ~63u) || ((x.flags & JPG_SEGX_END) && !(x.flags & JPG_SEGX_TRUNC)) ||
+        ((x.flags & JPG_SEGX_TRUNC) && !(x.flags & JPG_SEGX_SHORT)) || ((x.flags & JPG_SEGX_SHORT) && (x.flags & (JPG_SEGX_PAD | JPG_SEGX_EXTRA))))
       goto corrupt;
     if ((x.flags & JPG_SEGX_PAD) && !rd_u8(&r, &x.pad)) goto corrupt;
     size_t v;
@@ -334,6 +336,10 @@ ims_status jpg_side_read(const uint8_t *data, size_t len, const jpg_limits *lim,
     if (x.flags & JPG_SEGX_EXTRA) {
       if (!get_size(&r, rd_left(&r), &x.extra_len) || x.extra_len == 0 || !rd_bytes(&r, x.extra_len, &extra))
         goto corrupt;
+    }
+    if (x.flags & JPG_SEGX_TRUNC) {
+      if (!get_size(&r, UINT32_MAX, &v)) goto corrupt;
+      x.trunc_mcu = (uint32_t)v;
     }
     if ((st = jpg_side_add_segx(s, &x, extra))) goto fail;
     if (x.seg == UINT64_MAX) goto corrupt;
