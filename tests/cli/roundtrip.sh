@@ -88,8 +88,7 @@ expect_rc 0 "list -l"
 check "list -l shows the mode of a setuid file" grep -qE '^-rws--x--x .* tree/dup1$' "$OUT"
 check "list -l shows the sticky bit of a folder" grep -qE '^drwxrwxrwt .* tree/empty folder/$' "$OUT"
 # of the 3 identical files, exactly 2 are stored in 0 bytes
-check "list -l: duplicates take no stored bytes" \
-  [ "$(grep -E ' (tree/dup1|tree/sub/dup2|tree/deep/.*/dup3)$' "$OUT" | awk '$5 == 0' | wc -l)" -eq 2 ]
+check "list -l: duplicates take no stored bytes" [ "$(grep -E ' (tree/dup1|tree/sub/dup2|tree/deep/.*/dup3)$' "$OUT" | awk '$5 == 0' | wc -l)" -eq 2 ]
 ims list --json "$A"
 expect_rc 0 "list --json"
 check "list --json: one object per entry" [ "$(grep -c '"path":' "$OUT")" -eq "$n_entries" ]
@@ -120,7 +119,8 @@ while IFS= read -r -d '' f; do
   cmp -s "$W/cat.out" "$f" || bad=$((bad + 1))
   [ -s "$W/cat.err" ] && bad=$((bad + 1))
 done < <(find tree -type f -print0)
-check "cat gives every file back ($n files, $bad bad)" [ "$bad" -eq 0 ] && [ "$n" -ge 15 ]
+check "cat gives every file back ($n files, $bad bad)" [ "$bad" -eq 0 ]
+check "cat gives every file back ($n files, $bad bad)" [ "$n" -ge 15 ]
 ims cat "$A" "tree/abs link"
 expect_rc 0 "cat of a symlink"
 check "cat of a symlink writes its target" [ "$(cat "$OUT")" = /etc/hostname ]
@@ -160,8 +160,7 @@ check "stats: dedup_saved_bytes is 600000" grep -qF '"dedup_saved_bytes":600000,
 check "stats: files" grep -qF "\"files\":$n_files," <<<"$j"
 check "stats: dirs" grep -qF "\"dirs\":$n_dirs," <<<"$j"
 check "stats: symlinks" grep -qF "\"symlinks\":$n_links," <<<"$j"
-check "stats: contents (3 identical files count once, the 2 zero-byte files too)" \
-  grep -qF "\"contents\":$((n_files - 3)),\"input_bytes\":" <<<"$j"
+check "stats: contents (3 identical files count once, the 2 zero-byte files too)" grep -qF "\"contents\":$((n_files - 3)),\"input_bytes\":" <<<"$j"
 check "stats: archive_bytes is the file size" grep -qF "\"archive_bytes\":$(stat -c %s "$A")," <<<"$j"
 check "stats: not damaged" grep -qF '"damaged":false' <<<"$j"
 check "stats: the random file is stored raw" grep -qF '"raw":{"contents":' <<<"$j"
