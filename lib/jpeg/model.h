@@ -32,11 +32,11 @@ typedef struct jcm_ctx {
   ac_prob nz77[JCM_NZB][64];
   ac_prob nze[2][JCM_N77B][8];
   ac_prob ac_exp[49][JCM_NZR][JCM_PB][JCM_EMAX];
-  ac_prob ac_sign[49];
+  ac_prob ac_sign[49][9];
   ac_prob ac_mant[49][JCM_EMAX + 1][JCM_EMAX];
   ac_prob ed_exp[2][7][7][JCM_PBE][JCM_EMAX];
   ac_prob ed_sign[2][7][3][JCM_PBE];
-  ac_prob ed_mant[2][7][JCM_EMAX + 1][JCM_EMAX];
+  ac_prob ed_mant[2][7][JCM_EMAX + 1][JCM_EMAX][6];
   ac_prob dc_exp[JCM_DCB][JCM_EMAX];
   ac_prob dc_sign[JCM_DCB];
   ac_prob dc_mant[JCM_EMAX + 1][JCM_EMAX];

@@ -15,13 +15,21 @@
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
 /* Adaptation limits (the state count cap of each kind of context). */
+#ifndef XLIM
+#define XLIM 255
+#endif
 enum {
-  LIM_NZ = 255,
-  LIM_EXP = 255,
-  LIM_SIGN = 255,
-  LIM_MANT = 255,
-  LIM_DC = 255,
+  LIM_NZ = XLIM,
+  LIM_EXP = XLIM,
+  LIM_SIGN = XLIM,
+  LIM_MANT = XLIM,
+  LIM_DC = XLIM,
 };
+
+/* 1 at the zigzag positions of the 7x7 interior (u >= 1, v >= 1). */
+static const uint8_t zz_interior[64] = {0, 0, 0, 0, 1, 0, 0, 1, 1, 0, 0, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0,
+                                        1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
 
 static const uint8_t nat_to_zz[64] = {
     0,  1,  5,  6,  14, 15, 27, 28, 2,  4,  7,  13, 16, 26, 29, 42, 3,  8,  12, 17, 25, 30,
@@ -64,14 +72,10 @@ static inline unsigned bitlen32(uint32_t x) { return x ? 32u - (unsigned)__built
 
 static inline uint32_t abs32(int32_t v) { return v < 0 ? 0u - (uint32_t)v : (uint32_t)v; }
 
-/* Arithmetic shift right (floor division by 2^s) without shifting a negative value. */
+/* Floor division by 2^s, 1 <= s <= 31, without shifting a negative value: bias into the
+ * unsigned range, shift, unbias (2^31 is a multiple of 2^s). */
 static inline int32_t asr32(int32_t v, unsigned s) {
-  return v >= 0 ? (int32_t)((uint32_t)v >> s) : -(int32_t)(((uint32_t)(-(v + 1)) >> s) + 1u);
-}
-
-/* num / den rounded to nearest, halves away from zero; den > 0. */
-static inline int64_t div_round(int64_t num, int64_t den) {
-  return num >= 0 ? (num + den / 2) / den : -((-num + den / 2) / den);
+  return (int32_t)(((uint32_t)v + 0x80000000u) >> s) - (int32_t)(0x80000000u >> s);
 }
 
 /* Dequantised coefficient, clamped to +-2^14 (real 8-bit JPEG values are far inside), so
@@ -114,6 +118,34 @@ static ALWAYS_INLINE int32_t code_value(ac_enc *e, ac_dec *d, bool enc, int32_t 
   return neg ? -(int32_t)mag : (int32_t)mag;
 }
 
+/* Like code_value, for a value with a prediction of magnitude pmag: each mantissa bit's
+ * context also says how the value's bits so far compare with the prediction's. */
+static ALWAYS_INLINE int32_t code_value_pred(ac_enc *e, ac_dec *d, bool enc, int32_t v, uint32_t pmag,
+                                             ac_prob *exp, ac_prob *sign, ac_prob (*mant)[JCM_EMAX][6]) {
+  uint32_t mag = enc ? abs32(v) : 0;
+  unsigned nbits = enc ? bitlen32(mag) : 0;
+  unsigned i = 0;
+  for (; i < JCM_EMAX; i++) {
+    if (!cbit(e, d, enc, &exp[i], i < nbits, LIM_EXP)) break;
+  }
+  if (!enc) nbits = i;
+  if (nbits == 0) return 0;
+  unsigned neg = cbit(e, d, enc, sign, v < 0, LIM_SIGN);
+  unsigned pbits = bitlen32(pmag);
+  /* rel: 0 prediction shorter, 1 longer, 2/3 same length and equal so far (its next bit
+   * 0/1), 4 the value's bits so far above the prediction's, 5 below. */
+  unsigned rel = pbits < nbits ? 0u : pbits > nbits ? 1u : 2u;
+  uint32_t got = 1;
+  for (unsigned b = nbits - 1; b-- > 0;) {
+    unsigned r = rel == 2 ? 2u + ((pmag >> b) & 1u) : rel;
+    unsigned bit = cbit(e, d, enc, &mant[nbits][b][r], (mag >> b) & 1u, LIM_MANT);
+    got = got << 1 | bit;
+    if (rel == 2 && bit != ((pmag >> b) & 1u)) rel = bit ? 4u : 5u;
+  }
+  if (!enc) mag = got;
+  return neg ? -(int32_t)mag : (int32_t)mag;
+}
+
 /* A value of n bits, most significant first, through a binary tree of contexts. */
 static ALWAYS_INLINE unsigned code_tree(ac_enc *e, ac_dec *d, bool enc, ac_prob *tree, unsigned n, unsigned v) {
   unsigned node = 1;
@@ -136,11 +168,16 @@ static inline int16_t clamp16(int32_t v, bool *bad) {
   return (int16_t)v;
 }
 
-/* Per-row state of one component inside a band. */
+/* Per-row state of one component inside a band. For every block of the previous and the
+ * current row: its 7x7 count, its pixel rows 6 and 7 (DC included, 1/64 pixel units) and
+ * the partial IDCT of its bottom row (y = 7) along v, per u (>> 10); for the block to the
+ * left: its pixel columns 6, 7 and the partial IDCT of its right column along u, per v. */
 typedef struct rows_state {
-  uint8_t *nz_prev, *nz_cur;  /* 7x7 counts of the row above / this row */
-  int32_t *pix_prev, *pix_cur; /* per block: pixel rows 6 and 7 (16 values), 1/64 units */
-  int32_t left_pix[16];        /* pixel columns 6 and 7 of the block to the left */
+  uint8_t *nz_prev, *nz_cur;
+  int32_t *pix_prev, *pix_cur;   /* 16 per block */
+  int32_t *part_prev, *part_cur; /* 8 per block */
+  int32_t left_pix[16];
+  int32_t left_part[8];
 } rows_state;
 
 /* One 1-D IDCT pass for a pair of mirrored positions x and 7 - x: with
@@ -156,12 +193,16 @@ static inline void idct_pair(const int32_t *in, unsigned stride, unsigned n, con
 }
 
 /* Pixels of the block's border (columns 0, 1, 6, 7 and rows 0, 1, 6, 7) from its
- * dequantised coefficients dq (natural order, DC excluded), in 1/64 pixel units.
- * Coefficients are zero beyond u >= umax and v >= vmax. */
-static void border_pixels(const int32_t *dq, unsigned umax, unsigned vmax, int32_t cols[4][8], int32_t rows[4][8]) {
+ * dequantised coefficients dq (natural order, DC excluded), in 1/64 pixel units, and the
+ * partial transforms of its bottom row (per u) and right column (per v), >> 10.
+ * Coefficients are zero for u >= umax or v >= vmax. */
+static void border_pixels(const int32_t *dq, unsigned umax, unsigned vmax, int32_t cols[4][8], int32_t rows[4][8],
+                          int32_t part_bottom[8], int32_t part_right[8]) {
   if (umax == 0 || vmax == 0) {
     memset(cols, 0, 4 * sizeof cols[0]);
     memset(rows, 0, 4 * sizeof rows[0]);
+    memset(part_bottom, 0, 8 * sizeof *part_bottom);
+    memset(part_right, 0, 8 * sizeof *part_right);
     return;
   }
   for (unsigned i = 0; i < 2; i++) {
@@ -176,7 +217,18 @@ static void border_pixels(const int32_t *dq, unsigned umax, unsigned vmax, int32
       idct_pair(sr, 1, umax, idct_b[y], 6, &rows[i][y], &rows[i][7 - y]);
       idct_pair(sm, 1, umax, idct_b[y], 6, &rows[3 - i][y], &rows[3 - i][7 - y]);
     }
+    if (i == 0) {
+      memcpy(part_bottom, sm, sizeof sm);
+      memcpy(part_right, tm, sizeof tm);
+    }
   }
+}
+
+/* round(num * recip / 2^32), halves away from zero; |num| * recip < 2^64. */
+static inline int32_t mul_recip(int64_t num, uint64_t recip) {
+  uint64_t mag = num < 0 ? (uint64_t)-num : (uint64_t)num;
+  uint64_t r = (mag * recip + (1u << 31)) >> 32;
+  return num < 0 ? -(int32_t)r : (int32_t)r;
 }
 
 static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_t row0, uint32_t row1,
@@ -188,9 +240,18 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
     uint16_t q = img->qt[c->tq & 3][nat_to_zz[i]];
     qn[i] = q ? (int32_t)q : 1;
   }
+  /* Edge prediction = (partial transform difference) * 1024 / (idct_b[0][0] * q): as a
+   * reciprocal of 2^42 / (724 q) < 2^33; the difference is < 2^19. */
+  uint64_t edge_recip[2][8];
+  for (unsigned t = 1; t < 8; t++) {
+    edge_recip[0][t] = ((uint64_t)1 << 42) / (uint64_t)(idct_b[0][0] * qn[t]);
+    edge_recip[1][t] = ((uint64_t)1 << 42) / (uint64_t)(idct_b[0][0] * qn[t * 8]);
+  }
+  const uint64_t dc_recip = ((uint64_t)1 << 32) / (uint64_t)qn[0];
+
   rows_state rs;
   uint8_t *nz_mem = calloc(2 * w, 1);
-  int32_t *pix_mem = calloc(2 * w * 16, sizeof(int32_t));
+  int32_t *pix_mem = calloc(2 * w * 24, sizeof(int32_t));
   if (!nz_mem || !pix_mem) {
     free(nz_mem);
     free(pix_mem);
@@ -200,6 +261,8 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
   rs.nz_cur = nz_mem + w;
   rs.pix_prev = pix_mem;
   rs.pix_cur = pix_mem + w * 16;
+  rs.part_prev = pix_mem + w * 32;
+  rs.part_cur = pix_mem + w * 40;
 
   for (uint32_t by = row0; by < row1; by++) {
     for (size_t bx = 0; bx < w; bx++) {
@@ -221,7 +284,7 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
         nzb = JCM_NZB - 1;
       unsigned nz77 = 0;
       if (enc)
-        for (int k = 0; k < 49; k++) nz77 += blk[nat_to_zz[interior_nat[k]]] != 0;
+        for (int i = 0; i < 64; i++) nz77 += (unsigned)(blk[i] != 0) & zz_interior[i];
       nz77 = code_tree(e, d, enc, m->nz77[nzb], 6, nz77);
       if (nz77 > 49) {
         *bad = true;
@@ -229,10 +292,14 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
       }
       rs.nz_cur[bx] = (uint8_t)nz77;
 
-      /* 7x7 coefficients. */
+      /* 7x7 coefficients; dq gets the dequantised values (natural order). */
+      int32_t dq[64];
+      memset(dq, 0, sizeof dq);
+      unsigned umax = 0, vmax = 0; /* 1 + the highest u / v of a non-zero AC coefficient */
       unsigned left_n = nz77;
       for (unsigned k = 0; k < 49 && left_n; k++) {
-        unsigned z = nat_to_zz[interior_nat[k]];
+        unsigned n = interior_nat[k];
+        unsigned z = nat_to_zz[n];
         uint32_t mag;
         if (above && left)
           mag = 13u * (abs32(above[z]) + abs32(left[z])) + 6u * abs32(al[z]);
@@ -242,35 +309,41 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
           mag = 32u * abs32(left[z]);
         else
           mag = 0;
+        /* in-block: the already coded interior neighbours in frequency, (u-1, v), (u, v-1) */
+        if ((n & 7u) > 1) mag += 16u * abs32(blk[nat_to_zz[n - 1]]);
+        if ((n >> 3) > 1) mag += 16u * abs32(blk[nat_to_zz[n - 8]]);
         unsigned pb = bitlen32(mag >> 3);
         if (pb > JCM_PB - 1) pb = JCM_PB - 1;
-        int32_t v = code_value(e, d, enc, enc ? blk[z] : 0, m->ac_exp[k][nzr_tab[left_n]][pb], &m->ac_sign[k],
+        unsigned sctx = 0;
+        if (above) sctx += above[z] > 0 ? 1u : above[z] < 0 ? 2u : 0u;
+        if (left) sctx += left[z] > 0 ? 3u : left[z] < 0 ? 6u : 0u;
+        int32_t v = code_value(e, d, enc, enc ? blk[z] : 0, m->ac_exp[k][nzr_tab[left_n]][pb], &m->ac_sign[k][sctx],
                                m->ac_mant[k]);
-        if (!enc) blk[z] = clamp16(v, bad);
-        if (v) left_n--;
+        if (v) {
+          if (!enc) blk[z] = clamp16(v, bad);
+          dq[n] = dequant(blk[z], qn[n]);
+          if ((n & 7u) >= umax) umax = (n & 7u) + 1;
+          if ((n >> 3) >= vmax) vmax = (n >> 3) + 1;
+          left_n--;
+        }
       }
 
-      /* Dequantised coefficients (natural order), the edges filled in as they come. */
-      int32_t dq[64];
-      memset(dq, 0, sizeof dq);
-      unsigned umax = 0, vmax = 0; /* 1 + the highest u / v of a non-zero AC coefficient */
-      if (nz77)
-        for (unsigned k = 0; k < 49; k++) {
-          unsigned n = interior_nat[k];
-          int16_t cv = blk[nat_to_zz[n]];
-          if (cv) {
-            dq[n] = dequant(cv, qn[n]);
-            if ((n & 7u) >= umax) umax = (n & 7u) + 1;
-            if ((n >> 3) >= vmax) vmax = (n >> 3) + 1;
-          }
-        }
-
       /* Edges: edge 0 = F(t,0) predicted from the block above, edge 1 = F(0,t) from the
-       * block to the left, by continuity of the 1-D IDCT across the shared border. */
+       * block to the left, by continuity of the 1-D IDCT across the shared border: the
+       * neighbour's partial transform at its far border minus this block's (without the
+       * unknown edge term) at its near border, divided by the edge term's weight. */
+      int32_t part_in[2][8]; /* this block's interior partials at row 0 (per u) / column 0 (per v) */
+      for (unsigned t = 1; t < 8; t++) {
+        int32_t a0 = 0, a1 = 0;
+        for (unsigned j = 1; j < vmax; j++) a0 += idct_b[0][j] * dq[j * 8 + t];
+        for (unsigned j = 1; j < umax; j++) a1 += idct_b[0][j] * dq[t * 8 + j];
+        part_in[0][t] = asr32(a0, 10);
+        part_in[1][t] = asr32(a1, 10);
+      }
       for (unsigned edge = 0; edge < 2; edge++) {
-        const int16_t *nb = edge == 0 ? above : left;
-        const unsigned step = edge == 0 ? 1u : 8u;  /* natural index of position t: t * step */
-        const unsigned across = edge == 0 ? 8u : 1u; /* stride along the other frequency */
+        const bool have_nb = edge == 0 ? above != NULL : left != NULL;
+        const int32_t *nb_part = edge == 0 ? rs.part_prev + bx * 8 : rs.left_part;
+        const unsigned step = edge == 0 ? 1u : 8u; /* natural index of position t: t * step */
         unsigned nze = 0;
         if (enc)
           for (unsigned t = 1; t < 8; t++) nze += blk[nat_to_zz[t * step]] != 0;
@@ -278,24 +351,20 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
         for (unsigned t = 1; t < 8 && nze; t++) {
           unsigned n = t * step;
           unsigned pbe = JCM_PBE - 1, sgn = 0;
-          if (nb) {
-            int32_t g = 0;
-            for (unsigned j = 0; j < 8; j++) {
-              unsigned nj = n + j * across;
-              g += idct_b[7][j] * dequant(nb[nat_to_zz[nj]], qn[nj]);
-              if (j) g -= idct_b[0][j] * dq[nj];
-            }
-            int64_t p = div_round(g, (int64_t)idct_b[0][0] * qn[n]);
-            uint32_t ap = p < 0 ? (uint32_t)-p : (uint32_t)p;
-            pbe = bitlen32(ap);
+          int32_t p = 0;
+          if (have_nb) {
+            p = mul_recip((int64_t)nb_part[t] - part_in[edge][t], edge_recip[edge][t]);
+            if (p > 32767) p = 32767;
+            if (p < -32767) p = -32767;
+            pbe = bitlen32(abs32(p));
             if (pbe > JCM_PBE - 2) pbe = JCM_PBE - 2;
             sgn = p > 0 ? 1u : p < 0 ? 2u : 0u;
           }
           unsigned z = nat_to_zz[n];
-          int32_t v = code_value(e, d, enc, enc ? blk[z] : 0, m->ed_exp[edge][t - 1][nze - 1][pbe],
-                                 &m->ed_sign[edge][t - 1][sgn][pbe], m->ed_mant[edge][t - 1]);
-          if (!enc) blk[z] = clamp16(v, bad);
+          int32_t v = code_value_pred(e, d, enc, enc ? blk[z] : 0, abs32(p), m->ed_exp[edge][t - 1][nze - 1][pbe],
+                                      &m->ed_sign[edge][t - 1][sgn][pbe], m->ed_mant[edge][t - 1]);
           if (v) {
+            if (!enc) blk[z] = clamp16(v, bad);
             dq[n] = dequant(blk[z], qn[n]);
             if ((n & 7u) >= umax) umax = (n & 7u) + 1;
             if ((n >> 3) >= vmax) vmax = (n >> 3) + 1;
@@ -306,8 +375,8 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
 
       /* DC: the border pixels of this block without DC, matched to the neighbours' border
        * pixels by gradient extrapolation; each border pixel gives one estimate of DC. */
-      int32_t cols[4][8], rows[4][8];
-      border_pixels(dq, umax, vmax, cols, rows);
+      int32_t cols[4][8], rows[4][8], part_b[8], part_r[8];
+      border_pixels(dq, umax, vmax, cols, rows, part_b, part_r);
       int64_t sum = 0;
       int32_t lo = INT32_MAX, hi = INT32_MIN;
       unsigned n_est = 0;
@@ -335,18 +404,19 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
       int32_t pred = 0;
       unsigned dcb = JCM_DCB - 1;
       if (n_est) {
-        int64_t p = div_round(sum, (int64_t)16 * n_est * qn[0]);
+        int64_t mean16 = sum / (int64_t)n_est; /* n_est is 8 or 16 */
+        int32_t p = mul_recip(mean16 / 16, dc_recip);
         if (p > 32767) p = 32767;
         if (p < -32767) p = -32767;
-        pred = (int32_t)p;
-        uint32_t spread = (uint32_t)(((int64_t)hi - lo) / (16 * (int64_t)qn[0]));
-        dcb = bitlen32(spread);
+        pred = p;
+        int32_t spread = mul_recip(((int64_t)hi - lo) / 16, dc_recip);
+        dcb = bitlen32((uint32_t)spread);
         if (dcb > JCM_DCB - 2) dcb = JCM_DCB - 2;
       }
       int32_t r = code_value(e, d, enc, enc ? blk[0] - pred : 0, m->dc_exp[dcb], &m->dc_sign[dcb], m->dc_mant);
       if (!enc) blk[0] = clamp16(pred + r, bad);
 
-      /* Full border pixels for the neighbours to come. */
+      /* Full border pixels and partials for the neighbours to come. */
       int32_t dc_pix = 8 * dequant(blk[0], qn[0]);
       for (int y = 0; y < 8; y++) {
         rs.left_pix[y] = cols[2][y] + dc_pix;
@@ -354,6 +424,8 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
         rs.pix_cur[bx * 16 + (size_t)y] = rows[2][y] + dc_pix;
         rs.pix_cur[bx * 16 + 8 + (size_t)y] = rows[3][y] + dc_pix;
       }
+      memcpy(rs.left_part, part_r, sizeof part_r);
+      memcpy(rs.part_cur + bx * 8, part_b, sizeof part_b);
     }
     uint8_t *tn = rs.nz_prev;
     rs.nz_prev = rs.nz_cur;
@@ -361,6 +433,9 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
     int32_t *tp = rs.pix_prev;
     rs.pix_prev = rs.pix_cur;
     rs.pix_cur = tp;
+    tp = rs.part_prev;
+    rs.part_prev = rs.part_cur;
+    rs.part_cur = tp;
   }
   free(nz_mem);
   free(pix_mem);
