@@ -18,8 +18,10 @@
 # (its original bytes count) and the row says how many.
 #
 # Each measurement is one warm-up run and BENCH_REPS timed runs (default: 5 for folders
-# under 16 MB, 3 for larger ones); the median time is reported. xz -9e and packJPG are slow,
-# so they get BENCH_SLOW_REPS timed runs (default 1) after no warm-up; the row says so.
+# under 16 MB, 3 for larger ones); the median time is reported. xz -9e, cjxl, lepton and
+# packJPG are slow (0.3 to 1 MB/s on a busy 2-core machine), so to keep the default run
+# under about 30 minutes they get BENCH_SLOW_REPS timed runs (default 1) and no warm-up
+# (the files are in the page cache by then); the row says so.
 # Columns: bytes of the compressed output, ratio (bytes / original bytes, lower is better),
 # vs imgstash (bytes / bytes of imgstash -j1), compress and decompress speed in MB/s of
 # original bytes (1 MB = 10^6 bytes), peak RSS (max over runs, /usr/bin/time %M) of
@@ -27,6 +29,8 @@
 #
 # The output is also written to bench/results/<date>-<commit>.txt (BENCH_SAVE=0: not).
 set -euo pipefail
+
+{ # the whole script is one group, so bash parses it all before running (safe to edit meanwhile)
 
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -198,7 +202,7 @@ bench_header "imgstash peer benchmark (bench/peers.sh)"
 echo "# peers     $(zstd -V | sed 's/.*\(v[0-9.]*\).*/zstd \1/'), $(xz -V | head -1), $(cjxl --version 2>&1 | head -1 | cut -d' ' -f1-2)," \
   "lepton: ${LEPTON:-not found}, packJPG: ${PACKJPG:-not found}"
 echo "# threads   imgstash -j as in the row; zstd and xz -T1; cjxl, djxl and lepton use their default (all cores)"
-echo "# runs      1 warm-up + ${BENCH_REPS:-5 (folders < 16 MB) or 3} timed runs, median; xz -9e and packJPG: $BENCH_SLOW_REPS timed run(s), no warm-up"
+echo "# runs      1 warm-up + ${BENCH_REPS:-5 (folders < 16 MB) or 3} timed runs, median; xz -9e, cjxl, lepton, packJPG: $BENCH_SLOW_REPS timed run(s), no warm-up (slow)"
 echo "# columns   ratio = bytes / original bytes; vs imgstash = bytes / imgstash -j${BENCH_JOBS%% *} bytes; MB/s of original bytes; peak RSS MB compress/decompress"
 if [ -z "$LEPTON" ]; then echo "# note      lepton not found in $PEERS_DIR/bin or PATH: left out"; fi
 if [ -z "$PACKJPG" ]; then echo "# note      packJPG not found in $PEERS_DIR/bin or PATH: left out"; fi
@@ -227,8 +231,8 @@ for src in "${folders[@]}"; do
   measure "tar+zstd -19 --long=27" zstd "$reps" 1
   measure "tar+xz -9e" xz "$BENCH_SLOW_REPS" 0
   if [ "$jpeg" = 1 ]; then
-    measure "cjxl (lossless JPEG)" cjxl "$reps" 1
-    if [ -n "$LEPTON" ]; then measure "lepton" lepton "$reps" 1; fi
+    measure "cjxl (lossless JPEG)" cjxl "$BENCH_SLOW_REPS" 0
+    if [ -n "$LEPTON" ]; then measure "lepton" lepton "$BENCH_SLOW_REPS" 0; fi
     if [ -n "$PACKJPG" ]; then measure "packJPG" packjpg "$BENCH_SLOW_REPS" 0; fi
   fi
 done
@@ -236,3 +240,4 @@ echo
 echo "# done $(date -u '+%Y-%m-%d %H:%M:%S UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "$BENCH_SAVE" = 1 ]; then echo "# saved to bench/results/$(basename "$result_file")"; fi
 exit 0
+}
