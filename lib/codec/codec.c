@@ -49,11 +49,13 @@ static ims_status zstd_decode(const codec_env *env, const uint8_t *payload, size
 
 static const codec codec_raw = {CODEC_RAW, "raw", raw_encode, raw_decode};
 static const codec codec_zstd = {CODEC_ZSTD, "zstd", zstd_encode, zstd_decode};
+extern const codec codec_jpeg; /* jpeg.c */
 
 const codec *codec_by_id(uint8_t id) {
   switch (id) {
   case CODEC_RAW: return &codec_raw;
   case CODEC_ZSTD: return &codec_zstd;
+  case CODEC_JPEG: return &codec_jpeg;
   default: return NULL;
   }
 }

@@ -1,0 +1,90 @@
+/* The exact-mode JPEG codec: side information (headers, tables, scan script: zstd) plus
+ * the coefficient model (jcm). Payload (FORMAT.md §5.3):
+ *   u8 version, u32le side_len, side bytes (zstd frame), model bytes. */
+#include <string.h>
+#include <zstd.h>
+
+#include "codec.h"
+#include "common/mem.h"
+#include "jpeg/jpeg.h"
+
+#define JPEG_CODEC_VERSION 1
+
+static jpg_limits limits_of(const codec_env *env) {
+  jpg_limits l = {env->max_pixels, env->max_scans, env->max_bytes};
+  return l;
+}
+
+static ims_status jpeg_encode(const codec_env *env, const uint8_t *src, size_t len, const uint8_t *ref,
+                              size_t ref_len, buf *out, ims_err *err) {
+  (void)ref, (void)ref_len;
+  jpg_limits lim = limits_of(env);
+  jpg_image *img = NULL;
+  buf side, zside;
+  buf_init(&side, SIZE_MAX);
+  buf_init(&zside, SIZE_MAX);
+  ims_status st = jpg_decode(src, len, &lim, &img, err);
+  if (st) goto done;
+  if ((st = jpg_side_write(img, &side, err)) != IMS_OK) goto done;
+  size_t bound = ZSTD_compressBound(side.len);
+  if ((st = buf_reserve(&zside, bound)) != IMS_OK) goto done;
+  size_t zn = ZSTD_compress(zside.p, bound, side.p, side.len, 19);
+  if (ZSTD_isError(zn) || zn > UINT32_MAX) {
+    st = ims_fail(err, IMS_E_INTERNAL, "jpeg: side info compression failed");
+    goto done;
+  }
+  if ((st = buf_append_u8(out, JPEG_CODEC_VERSION)) != IMS_OK) goto done;
+  if ((st = buf_append_u32le(out, (uint32_t)zn)) != IMS_OK) goto done;
+  if ((st = buf_append(out, zside.p, zn)) != IMS_OK) goto done;
+  st = jcm_encode(img, NULL, env->threads, out, err);
+done:
+  jpg_free(img);
+  buf_free(&side);
+  buf_free(&zside);
+  return st;
+}
+
+static ims_status jpeg_decode(const codec_env *env, const uint8_t *payload, size_t len, const uint8_t *ref,
+                              size_t ref_len, uint8_t *dst, size_t dst_len, ims_err *err) {
+  (void)ref, (void)ref_len;
+  rd r = rd_make(payload, len);
+  uint8_t version;
+  uint32_t zlen;
+  const uint8_t *z;
+  if (!rd_u8(&r, &version) || !rd_u32le(&r, &zlen) || !rd_bytes(&r, zlen, &z))
+    return ims_fail(err, IMS_E_CORRUPT, "jpeg: truncated payload");
+  if (version != JPEG_CODEC_VERSION) return ims_fail(err, IMS_E_VERSION, "jpeg codec version %u", version);
+  unsigned long long side_len = ZSTD_getFrameContentSize(z, zlen);
+  if (side_len == ZSTD_CONTENTSIZE_ERROR || side_len == ZSTD_CONTENTSIZE_UNKNOWN || side_len > dst_len + 4096)
+    return ims_fail(err, IMS_E_CORRUPT, "jpeg: bad side information");
+  jpg_limits lim = limits_of(env);
+  jpg_image *img = NULL;
+  buf side, out;
+  buf_init(&side, SIZE_MAX);
+  /* The re-encoder may reserve ahead of what it writes: allow slack, check the length after. */
+  buf_init(&out, dst_len > SIZE_MAX / 2 - 65536 ? SIZE_MAX : dst_len * 2 + 65536);
+  ims_status st = buf_reserve(&side, (size_t)side_len);
+  if (st) goto done;
+  size_t n = ZSTD_decompress(side.p, (size_t)side_len, z, zlen);
+  if (ZSTD_isError(n) || n != side_len) {
+    st = ims_fail(err, IMS_E_CORRUPT, "jpeg: side information does not decompress");
+    goto done;
+  }
+  side.len = n;
+  if ((st = jpg_side_read(side.p, side.len, &lim, &img, err)) != IMS_OK) goto done;
+  if ((st = jcm_decode(r.p, rd_left(&r), img, NULL, env->threads, err)) != IMS_OK) goto done;
+  if ((st = jpg_encode(img, &out, err)) != IMS_OK) goto done;
+  if (out.len != dst_len) {
+    st = ims_fail(err, IMS_E_CORRUPT, "jpeg: rebuilt %zu bytes, expected %zu", out.len, dst_len);
+    goto done;
+  }
+  memcpy(dst, out.p, dst_len);
+done:
+  if (st == IMS_E_LIMIT) st = ims_fail(err, IMS_E_CORRUPT, "jpeg: rebuilt file far too long");
+  jpg_free(img);
+  buf_free(&side);
+  buf_free(&out);
+  return st;
+}
+
+const codec codec_jpeg = {CODEC_JPEG, "jpeg", jpeg_encode, jpeg_decode};
