@@ -6,17 +6,22 @@
  *
  * Candidates for i, never all pairs:
  * - the `window` previous images (a time-lapse's previous frame is nearly always best);
- * - LSH on the dHash: 4 bands of 16 bits; images whose band value and geometry agree share a
- *   bucket. Buckets come from sorting (key, index) pairs, and each image links to the
- *   previous member of its bucket in every band (prev[b][i] < i). Walking at most
- *   bucket_cap links per band bounds the work even for huge buckets (one scene repeated a
- *   million times) or keys made to collide. Two near-duplicates whose hashes differ in at
- *   most 3 bits share at least one band (pigeonhole).
- * Time: 4 sorts of n pairs + n * (window + 4 * bucket_cap) distances. Memory: 16 bytes
- * (links) + 8 (geometry hash) per image, plus a 16-byte sort array reused per band.
+ * - LSH on the dHash, done as 4 sorts: for band b the pairs (geometry hash, dHash rotated
+ *   left by 16*b bits, index) are sorted, so images of one geometry whose hashes share the
+ *   16 bits of band b, and then as many following bits as possible, sit next to each other.
+ *   Each image looks at its `lsh_reach` neighbours on either side with a smaller index;
+ *   those whose dHash differs in at most LSH_MAX_HAMMING bits (read from the sorted array,
+ *   no random access) get a thumbnail distance, and the best LSH_TOP per image are kept.
+ *   Two near-duplicates whose hashes differ in at most 3 bits share at least one band
+ *   (pigeonhole); sorting on the rest of the rotated hash keeps them close even in the
+ *   crowded buckets of smooth pictures, where a plain bucket list would drown them.
+ * Time: 4 sorts of n entries + n * (window + 8 * lsh_reach) distances at most. Memory: 8
+ * bytes (geometry hash) + 24 (best LSH candidates) per image, plus a 24-byte sort array
+ * reused per band.
  *
- * Choice: the candidate with the smallest distance, then the smallest depth (a star of
- * equal copies instead of a long chain), then the largest index (the nearest). A candidate
+ * Choice, in user order (depths of earlier images are final): among the window and the
+ * kept LSH candidates, the smallest distance, then the smallest depth (a star of equal
+ * copies instead of a long chain), then the largest index (the nearest). A candidate
  * whose depth would reach key_interval is not allowed; when the overall best is such a
  * candidate, the best allowed one is taken only if it is nearly as good (CAP_SLACK), else
  * the image becomes a key: a time-lapse then gets a key every K frames instead of frames
@@ -28,36 +33,57 @@
 #include "common/mem.h"
 #include "similar/similar.h"
 
-enum { N_BANDS = 4, BAND_BITS = 16 };
+enum { N_BANDS = 4, BAND_BITS = 16, LSH_TOP = 3 };
+/* An LSH neighbour whose dHash differs in more bits is not worth a thumbnail distance:
+ * near-duplicates differ in a few bits (time-lapse neighbours <= 4, one picture at
+ * qualities 30..100 <= 3), unrelated pictures in about half of them. */
+enum { LSH_MAX_HAMMING = 16 };
 /* A depth-capped best may be replaced by an allowed candidate at most 25% + one gray
  * level of mean difference worse. */
 #define CAP_SLACK_ABS 256u
 
 typedef struct band_ent {
-  uint64_t key;
+  uint64_t g, h; /* geometry hash, rotated dHash */
   uint32_t idx;
 } band_ent;
 
 static int cmp_band_ent(const void *pa, const void *pb) {
   const band_ent *a = pa, *b = pb;
-  if (a->key != b->key) return a->key < b->key ? -1 : 1;
+  if (a->g != b->g) return a->g < b->g ? -1 : 1;
+  if (a->h != b->h) return a->h < b->h ? -1 : 1;
   return (a->idx > b->idx) - (a->idx < b->idx);
 }
 
-static uint64_t mix64(uint64_t x) { /* splitmix64 finaliser */
-  x ^= x >> 30;
-  x *= UINT64_C(0xbf58476d1ce4e5b9);
-  x ^= x >> 27;
-  x *= UINT64_C(0x94d049bb133111eb);
-  x ^= x >> 31;
-  return x;
-}
+static uint64_t rotl64(uint64_t x, unsigned r) { return r ? x << r | x >> (64 - r) : x; }
 
 void sim_plan_defaults(sim_plan_opts *o) {
   o->key_interval = SIM_DEFAULT_KEY_INTERVAL;
   o->max_dist = SIM_DEFAULT_MAX_DIST;
   o->window = 8;
-  o->bucket_cap = 8;
+  o->lsh_reach = 8;
+}
+
+/* The best LSH candidates of one image: j[k] == SIM_NO_REF marks an empty slot; filled
+ * slots come first, ordered by (d ascending, j descending). */
+typedef struct lsh_top {
+  uint32_t j[LSH_TOP], d[LSH_TOP];
+} lsh_top;
+
+static void top_insert(lsh_top *t, uint32_t j, uint32_t d) {
+  unsigned k = 0;
+  for (; k < LSH_TOP && t->j[k] != SIM_NO_REF; k++) {
+    if (t->j[k] == j) return; /* met again in another band */
+    if (d < t->d[k] || (d == t->d[k] && j > t->j[k])) break;
+  }
+  if (k == LSH_TOP) return;
+  for (unsigned m = k; m < LSH_TOP; m++)
+    if (t->j[m] == j) return;
+  for (unsigned m = LSH_TOP - 1; m > k; m--) {
+    t->j[m] = t->j[m - 1];
+    t->d[m] = t->d[m - 1];
+  }
+  t->j[k] = j;
+  t->d[k] = d;
 }
 
 typedef struct pick {
@@ -71,19 +97,20 @@ static int better(uint32_t d, uint32_t depth, uint32_t j, const pick *p) {
   return j > p->j;
 }
 
-typedef struct planner {
-  const sim_sig *sigs;
-  const uint64_t *ghash;
+typedef struct choice {
   const uint32_t *depth;
   uint32_t key_interval;
   pick best_ok, best_any;
-} planner;
+} choice;
 
-static void consider(planner *p, uint32_t i, uint32_t j) {
-  if (p->ghash[i] != p->ghash[j] || !sim_same_geom(&p->sigs[i], &p->sigs[j])) return;
-  uint32_t d = sim_distance(&p->sigs[i], &p->sigs[j]), dep = p->depth[j];
-  if (better(d, dep, j, &p->best_any)) p->best_any = (pick){j, d, dep};
-  if (dep + 1 < p->key_interval && better(d, dep, j, &p->best_ok)) p->best_ok = (pick){j, d, dep};
+static void offer(choice *c, uint32_t j, uint32_t d) {
+  uint32_t dep = c->depth[j];
+  if (better(d, dep, j, &c->best_any)) c->best_any = (pick){j, d, dep};
+  if (dep + 1 < c->key_interval && better(d, dep, j, &c->best_ok)) c->best_ok = (pick){j, d, dep};
+}
+
+static bool same_geom(const sim_sig *sigs, const uint64_t *ghash, uint32_t i, uint32_t j) {
+  return ghash[i] == ghash[j] && sim_same_geom(&sigs[i], &sigs[j]);
 }
 
 ims_status sim_plan(const sim_sig *sigs, size_t n, const sim_plan_opts *o, uint32_t *ref, uint32_t *depth,
@@ -100,60 +127,71 @@ ims_status sim_plan(const sim_sig *sigs, size_t n, const sim_plan_opts *o, uint3
 
   ims_status st = IMS_OK;
   uint64_t *ghash = NULL;
-  uint32_t *prev = NULL;
+  lsh_top *top = NULL;
   band_ent *ents = NULL;
-  size_t sz_g, sz_p, sz_e;
-  if (!ims_mul_size(n, sizeof *ghash, &sz_g) || !ims_mul_size(n, N_BANDS * sizeof *prev, &sz_p) ||
+  size_t sz_g, sz_t, sz_e;
+  if (!ims_mul_size(n, sizeof *ghash, &sz_g) || !ims_mul_size(n, sizeof *top, &sz_t) ||
       !ims_mul_size(n, sizeof *ents, &sz_e)) {
     return ims_fail(err, IMS_E_LIMIT, "plan: %zu images is too many", n);
   }
   ghash = malloc(sz_g);
-  prev = malloc(sz_p);
+  top = malloc(sz_t);
   ents = malloc(sz_e);
-  if (!ghash || !prev || !ents) {
+  if (!ghash || !top || !ents) {
     st = ims_fail(err, IMS_E_NOMEM, "plan: out of memory for %zu images", n);
     goto done;
   }
 
-  for (size_t i = 0; i < n; i++) ghash[i] = ims_hash64(&sigs[i].geom, sizeof sigs[i].geom);
+  for (size_t i = 0; i < n; i++) {
+    ghash[i] = ims_hash64(&sigs[i].geom, sizeof sigs[i].geom);
+    for (unsigned k = 0; k < LSH_TOP; k++) top[i].j[k] = SIM_NO_REF, top[i].d[k] = 0;
+  }
   for (unsigned b = 0; b < N_BANDS; b++) {
-    uint32_t *pb = prev + (size_t)b * n;
     for (size_t i = 0; i < n; i++) {
-      uint64_t bits = (sigs[i].dhash >> (b * BAND_BITS)) & 0xFFFFu;
-      ents[i].key = mix64(ghash[i] ^ mix64((uint64_t)b << BAND_BITS | bits));
+      ents[i].g = ghash[i];
+      ents[i].h = rotl64(sigs[i].dhash, b * BAND_BITS);
       ents[i].idx = (uint32_t)i;
     }
     qsort(ents, n, sizeof *ents, cmp_band_ent);
-    pb[ents[0].idx] = SIM_NO_REF;
-    for (size_t k = 1; k < n; k++)
-      pb[ents[k].idx] = ents[k].key == ents[k - 1].key ? ents[k - 1].idx : SIM_NO_REF;
+    for (size_t k = 0; k < n; k++) {
+      const band_ent *e = &ents[k];
+      uint32_t i = e->idx, lo = i > opt.window ? i - opt.window : 0; /* window: [lo, i) */
+      for (unsigned side = 0; side < 2; side++) {
+        for (size_t t = 1; t <= opt.lsh_reach; t++) {
+          if (side == 0 ? t > k : t >= n - k) break;
+          const band_ent *f = side == 0 ? &ents[k - t] : &ents[k + t];
+          if (f->g != e->g) break; /* another geometry */
+          uint32_t j = f->idx;
+          if (j >= lo) continue; /* later images, or the window's */
+          if (__builtin_popcountll(f->h ^ e->h) > LSH_MAX_HAMMING) continue;
+          if (!sim_same_geom(&sigs[i], &sigs[j])) continue;
+          top_insert(&top[i], j, sim_distance(&sigs[i], &sigs[j]));
+        }
+      }
+    }
   }
   free(ents);
   ents = NULL;
 
-  planner p = {sigs, ghash, depth, opt.key_interval, {SIM_NO_REF, 0, 0}, {SIM_NO_REF, 0, 0}};
+  choice c = {depth, opt.key_interval, {SIM_NO_REF, 0, 0}, {SIM_NO_REF, 0, 0}};
   for (size_t ii = 0; ii < n; ii++) {
     uint32_t i = (uint32_t)ii;
-    p.best_ok.j = p.best_any.j = SIM_NO_REF;
-    uint32_t lo = i > opt.window ? i - opt.window : 0; /* window: [lo, i) */
-    for (uint32_t j = i; j-- > lo;) consider(&p, i, j);
-    for (unsigned b = 0; b < N_BANDS; b++) {
-      const uint32_t *pb = prev + (size_t)b * n;
-      uint32_t j = pb[i];
-      for (unsigned steps = 0; j != SIM_NO_REF && steps < opt.bucket_cap; steps++, j = pb[j])
-        if (j < lo) consider(&p, i, j);
-    }
-    const pick *c = &p.best_ok;
-    bool ok = c->j != SIM_NO_REF && c->d <= opt.max_dist &&
-              (uint64_t)c->d <= (uint64_t)p.best_any.d + p.best_any.d / 4 + CAP_SLACK_ABS;
-    ref[i] = ok ? c->j : SIM_NO_REF;
-    depth[i] = ok ? c->depth + 1 : 0;
-    if (dist) dist[i] = ok ? c->d : 0;
+    c.best_ok.j = c.best_any.j = SIM_NO_REF;
+    uint32_t lo = i > opt.window ? i - opt.window : 0;
+    for (uint32_t j = i; j-- > lo;)
+      if (same_geom(sigs, ghash, i, j)) offer(&c, j, sim_distance(&sigs[i], &sigs[j]));
+    for (unsigned k = 0; k < LSH_TOP && top[i].j[k] != SIM_NO_REF; k++) offer(&c, top[i].j[k], top[i].d[k]);
+    const pick *p = &c.best_ok;
+    bool ok = p->j != SIM_NO_REF && p->d <= opt.max_dist &&
+              (uint64_t)p->d <= (uint64_t)c.best_any.d + c.best_any.d / 4 + CAP_SLACK_ABS;
+    ref[i] = ok ? p->j : SIM_NO_REF;
+    depth[i] = ok ? p->depth + 1 : 0;
+    if (dist) dist[i] = ok ? p->d : 0;
   }
 
 done:
   free(ents);
-  free(prev);
+  free(top);
   free(ghash);
   return st;
 }

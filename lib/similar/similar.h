@@ -80,7 +80,8 @@ typedef struct sim_plan_opts {
   uint32_t max_dist;     /* a reference only when sim_distance <= max_dist; default
                             SIM_DEFAULT_MAX_DIST */
   unsigned window;       /* previous images (user order) tried as references; default 8 */
-  unsigned bucket_cap;   /* earlier members of each hash bucket tried; default 8 */
+  unsigned lsh_reach;    /* neighbours on each side in each of the 4 sorted hash orders
+                            that are tried; default 8 */
 } sim_plan_opts;
 
 /* Measured (docs/DESIGN.md "similar/"): consecutive time-lapse frames stay far below,
@@ -94,11 +95,12 @@ void sim_plan_defaults(sim_plan_opts *o);
  * already merged by the caller). For each i: ref[i] < i with the same geometry and
  * sim_distance(i, ref[i]) <= max_dist, or SIM_NO_REF; depth[i] = 0 without a reference,
  * else depth[ref[i]] + 1, always < key_interval. dist (may be NULL) gets the distance to
- * the reference (0 for none). Candidates for i: the `window` previous images and, for
- * each of 4 16-bit bands of the dHash, the `bucket_cap` previous images with the same band
- * value and geometry. Same input, same output. o may be NULL (defaults).
+ * the reference (0 for none). Candidates for i: the `window` previous images and the 3
+ * nearest earlier images found by LSH on the dHash: in each of 4 orders (geometry, then
+ * the dHash rotated by 16, 32, 48 bits) the lsh_reach neighbours on either side with the
+ * same geometry and the same 16 leading bits, when their dHash differs in <= 16 bits. Same input, same output. o may be NULL (defaults).
  * Errors: IMS_E_ARG (NULL arrays with n > 0, key_interval 0), IMS_E_LIMIT (n >=
- * UINT32_MAX), IMS_E_NOMEM. Outputs are untouched on failure. Memory: about 36 bytes per
+ * UINT32_MAX), IMS_E_NOMEM. Outputs are untouched on failure. Memory: about 56 bytes per
  * signature on top of the caller's arrays. */
 ims_status sim_plan(const sim_sig *sigs, size_t n, const sim_plan_opts *o, uint32_t *ref, uint32_t *depth,
                     uint32_t *dist, ims_err *err);

@@ -399,7 +399,7 @@ static void test_property(void) {
     sim_plan_defaults(&o);
     o.key_interval = 1 + rng_below(&rs, 12);
     o.window = rng_below(&rs, 10);
-    o.bucket_cap = rng_below(&rs, 10);
+    o.lsh_reach = rng_below(&rs, 10);
     o.max_dist = rng_below(&rs, 2) ? SIM_DEFAULT_MAX_DIST : rng_below(&rs, 20000);
     ims_err err;
     REQUIRE(sim_plan(s, n, &o, ref, depth, dist, &err) == IMS_OK);
@@ -413,6 +413,28 @@ static void test_property(void) {
   }
   CHECK(total_refs > 1000); /* the clusters do produce references */
   ims_err err;
+
+  /* LSH finds a near-duplicate far outside the window: picture 0 again at position 200. */
+  {
+    enum { N = 201 };
+    uint8_t px[24 * 18], keep[24 * 18];
+    uint64_t ps = 5;
+    for (size_t i = 0; i < N; i++) {
+      for (size_t k = 0; k < sizeof px; k++) px[k] = (uint8_t)rng_below(&ps, 256);
+      if (i == 0) memcpy(keep, px, sizeof px);
+      if (i == N - 1) {
+        memcpy(px, keep, sizeof px);
+        px[7] ^= 9;
+      }
+      REQUIRE(sim_sig_from_gray(px, 24, 18, 24, &s[i]) == IMS_OK);
+    }
+    sim_plan_opts o;
+    sim_plan_defaults(&o);
+    o.window = 2;
+    REQUIRE(sim_plan(s, N, &o, ref, depth, dist, &err) == IMS_OK);
+    CHECK(ref[N - 1] == 0 && dist[N - 1] > 0);
+    for (size_t i = 1; i < N - 1; i++) CHECK(ref[i] == SIM_NO_REF); /* noise pictures are unrelated */
+  }
   sim_plan_opts bad;
   sim_plan_defaults(&bad);
   bad.key_interval = 0;
