@@ -169,58 +169,48 @@ static inline int16_t clamp16(int32_t v, bool *bad) {
 }
 
 /* Per-row state of one component inside a band. For every block of the previous and the
- * current row: its 7x7 count, its pixel rows 6 and 7 (DC included, 1/64 pixel units) and
- * the partial IDCT of its bottom row (y = 7) along v, per u (>> 10); for the block to the
- * left: its pixel columns 6, 7 and the partial IDCT of its right column along u, per v. */
+ * current row: its 7x7 count, the means of its pixel rows 6 and 7 (DC included) and the
+ * partial IDCT of its bottom row (y = 7) along v, per u; for the block to the left: the
+ * means of its pixel columns 6 and 7 and the partial IDCT of its right column along u, per
+ * v. A mean is held as sum_j idct_b[x][j] * dq(j, 0) (for columns; rows likewise), which
+ * is the pixel mean times 2^22 / 724; partials are >> 10. */
 typedef struct rows_state {
   uint8_t *nz_prev, *nz_cur;
-  int32_t *pix_prev, *pix_cur;   /* 16 per block */
+  int32_t *mean_prev, *mean_cur; /* 2 per block: rows 6, 7 */
   int32_t *part_prev, *part_cur; /* 8 per block */
-  int32_t left_pix[16];
+  int32_t left_mean[2];          /* columns 6, 7 */
   int32_t left_part[8];
 } rows_state;
 
-/* One 1-D IDCT pass for a pair of mirrored positions x and 7 - x: with
- * idct_b[7 - x][j] = (-1)^j idct_b[x][j], the even and odd halves give both.
- * in[j * stride] for j < n (the rest zero); out_x / out_m get the results >> shift. */
-static inline void idct_pair(const int32_t *in, unsigned stride, unsigned n, const int32_t *bx, unsigned shift,
-                             int32_t *out_x, int32_t *out_m) {
-  int32_t ev = 0, od = 0;
-  for (unsigned j = 0; j < n; j += 2) ev += bx[j] * in[j * stride];
-  for (unsigned j = 1; j < n; j += 2) od += bx[j] * in[j * stride];
-  *out_x = asr32(ev + od, shift);
-  *out_m = asr32(ev - od, shift);
+/* The 1-D IDCT of in[j * stride], j < n (the rest zero), at positions 0, 1, 6 and 7. With
+ * idct_b[7 - x][j] = (-1)^j idct_b[x][j], the even and odd halves give x and 7 - x. */
+static inline void idct_ends(const int32_t *in, unsigned stride, unsigned n, int32_t out[4]) {
+  int32_t e0 = 0, o0 = 0, e1 = 0, o1 = 0;
+  for (unsigned j = 0; j < n; j += 2) {
+    e0 += idct_b[0][j] * in[j * stride];
+    e1 += idct_b[1][j] * in[j * stride];
+  }
+  for (unsigned j = 1; j < n; j += 2) {
+    o0 += idct_b[0][j] * in[j * stride];
+    o1 += idct_b[1][j] * in[j * stride];
+  }
+  out[0] = e0 + o0;
+  out[1] = e1 + o1;
+  out[2] = e1 - o1;
+  out[3] = e0 - o0;
 }
 
-/* Pixels of the block's border (columns 0, 1, 6, 7 and rows 0, 1, 6, 7) from its
- * dequantised coefficients dq (natural order, DC excluded), in 1/64 pixel units, and the
- * partial transforms of its bottom row (per u) and right column (per v), >> 10.
- * Coefficients are zero for u >= umax or v >= vmax. */
-static void border_pixels(const int32_t *dq, unsigned umax, unsigned vmax, int32_t cols[4][8], int32_t rows[4][8],
-                          int32_t part_bottom[8], int32_t part_right[8]) {
-  if (umax == 0 || vmax == 0) {
-    memset(cols, 0, 4 * sizeof cols[0]);
-    memset(rows, 0, 4 * sizeof rows[0]);
-    memset(part_bottom, 0, 8 * sizeof *part_bottom);
-    memset(part_right, 0, 8 * sizeof *part_right);
-    return;
-  }
-  for (unsigned i = 0; i < 2; i++) {
-    int32_t t[8] = {0}, tm[8] = {0}, sr[8] = {0}, sm[8] = {0};
-    /* columns x = i and 7 - i: first along u (per v), then along v for each y */
-    for (unsigned v = 0; v < vmax; v++) idct_pair(dq + v * 8, 1, umax, idct_b[i], 10, &t[v], &tm[v]);
-    /* rows y = i and 7 - i: first along v (per u), then along u for each x */
-    for (unsigned u = 0; u < umax; u++) idct_pair(dq + u, 8, vmax, idct_b[i], 10, &sr[u], &sm[u]);
-    for (unsigned y = 0; y < 4; y++) {
-      idct_pair(t, 1, vmax, idct_b[y], 6, &cols[i][y], &cols[i][7 - y]);
-      idct_pair(tm, 1, vmax, idct_b[y], 6, &cols[3 - i][y], &cols[3 - i][7 - y]);
-      idct_pair(sr, 1, umax, idct_b[y], 6, &rows[i][y], &rows[i][7 - y]);
-      idct_pair(sm, 1, umax, idct_b[y], 6, &rows[3 - i][y], &rows[3 - i][7 - y]);
-    }
-    if (i == 0) {
-      memcpy(part_bottom, sm, sizeof sm);
-      memcpy(part_right, tm, sizeof tm);
-    }
+/* The partial IDCT at position 7 of each line, >> 10: per u along v (per_u) or per v
+ * along u. Lines and positions beyond umax / vmax are zero. */
+static inline void partial7(const int32_t *dq, bool per_u, unsigned umax, unsigned vmax, int32_t out[8]) {
+  unsigned n_lines = per_u ? umax : vmax, n = per_u ? vmax : umax;
+  unsigned line_step = per_u ? 1u : 8u, stride = per_u ? 8u : 1u;
+  memset(out, 0, 8 * sizeof *out);
+  for (unsigned l = 0; l < n_lines; l++) {
+    const int32_t *in = dq + l * line_step;
+    int32_t acc = 0;
+    for (unsigned j = 0; j < n; j++) acc += idct_b[7][j] * in[j * stride];
+    out[l] = asr32(acc, 10);
   }
 }
 
@@ -247,11 +237,13 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
     edge_recip[0][t] = ((uint64_t)1 << 42) / (uint64_t)(idct_b[0][0] * qn[t]);
     edge_recip[1][t] = ((uint64_t)1 << 42) / (uint64_t)(idct_b[0][0] * qn[t * 8]);
   }
-  const uint64_t dc_recip = ((uint64_t)1 << 32) / (uint64_t)qn[0];
+  /* DC prediction = estimate / (2 * 724 * q) from one side, / (4 * 724 * q) from two. */
+  const uint64_t dc_recip1 = ((uint64_t)1 << 32) / (uint64_t)(2 * idct_b[0][0] * qn[0]);
+  const uint64_t dc_recip2 = ((uint64_t)1 << 32) / (uint64_t)(4 * idct_b[0][0] * qn[0]);
 
   rows_state rs;
   uint8_t *nz_mem = calloc(2 * w, 1);
-  int32_t *pix_mem = calloc(2 * w * 24, sizeof(int32_t));
+  int32_t *pix_mem = calloc(2 * w * 10, sizeof(int32_t));
   if (!nz_mem || !pix_mem) {
     free(nz_mem);
     free(pix_mem);
@@ -259,10 +251,10 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
   }
   rs.nz_prev = nz_mem;
   rs.nz_cur = nz_mem + w;
-  rs.pix_prev = pix_mem;
-  rs.pix_cur = pix_mem + w * 16;
-  rs.part_prev = pix_mem + w * 32;
-  rs.part_cur = pix_mem + w * 40;
+  rs.mean_prev = pix_mem;
+  rs.mean_cur = pix_mem + w * 2;
+  rs.part_prev = pix_mem + w * 4;
+  rs.part_cur = pix_mem + w * 12;
 
   for (uint32_t by = row0; by < row1; by++) {
     for (size_t bx = 0; bx < w; bx++) {
@@ -373,66 +365,56 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
         }
       }
 
-      /* DC: the border pixels of this block without DC, matched to the neighbours' border
-       * pixels by gradient extrapolation; each border pixel gives one estimate of DC. */
-      int32_t cols[4][8], rows[4][8], part_b[8], part_r[8];
-      border_pixels(dq, umax, vmax, cols, rows, part_b, part_r);
-      int64_t sum = 0;
-      int32_t lo = INT32_MAX, hi = INT32_MIN;
-      unsigned n_est = 0;
-      if (left) {
-        const int32_t *l6 = rs.left_pix, *l7 = rs.left_pix + 8;
-        for (int y = 0; y < 8; y++) {
-          int32_t est = 3 * l7[y] - l6[y] - 3 * cols[0][y] + cols[1][y];
-          sum += est;
-          if (est < lo) lo = est;
-          if (est > hi) hi = est;
-        }
-        n_est += 8;
-      }
-      if (above) {
-        const int32_t *a6 = rs.pix_prev + bx * 16, *a7 = a6 + 8;
-        for (int x = 0; x < 8; x++) {
-          int32_t est = 3 * a7[x] - a6[x] - 3 * rows[0][x] + rows[1][x];
-          sum += est;
-          if (est < lo) lo = est;
-          if (est > hi) hi = est;
-        }
-        n_est += 8;
-      }
-      /* est = 16 * dequantised DC (1/64-pixel units, DC adds 8 * dq00 there, twice). */
+      /* DC: the mean of each border row / column of pixels depends on the edge
+       * coefficients only. The neighbour's last two rows (columns) extrapolated to the
+       * border and this block's first two must meet: 1.5 n7 - 0.5 n6 = 1.5 c0 - 0.5 c1 with
+       * c = c_ac + 724 dq00, so 3 n7 - n6 - 3 c0 + c1 = 2 * 724 * dq00 (Lepton's gradient
+       * predictor, averaged along the border). The two sides' disagreement is the context. */
+      int32_t ce[4], re[4]; /* columns (rows) 0, 1, 6, 7 without DC */
+      idct_ends(dq, 1, umax, ce);
+      idct_ends(dq, 8, vmax, re);
       int32_t pred = 0;
       unsigned dcb = JCM_DCB - 1;
-      if (n_est) {
-        int64_t mean16 = sum / (int64_t)n_est; /* n_est is 8 or 16 */
-        int32_t p = mul_recip(mean16 / 16, dc_recip);
+      {
+        int64_t est_l = 0, est_a = 0;
+        if (left) est_l = 3 * (int64_t)rs.left_mean[1] - rs.left_mean[0] - 3 * (int64_t)ce[0] + ce[1];
+        if (above) {
+          const int32_t *am = rs.mean_prev + bx * 2;
+          est_a = 3 * (int64_t)am[1] - am[0] - 3 * (int64_t)re[0] + re[1];
+        }
+        int32_t p = 0;
+        if (left && above) {
+          p = mul_recip(est_l + est_a, dc_recip2);
+          int64_t df = est_l - est_a;
+          int32_t conf = mul_recip(df < 0 ? -df : df, dc_recip1);
+          dcb = bitlen32((uint32_t)conf);
+          if (dcb > JCM_DCB - 3) dcb = JCM_DCB - 3;
+        } else if (left || above) {
+          p = mul_recip(est_l + est_a, dc_recip1);
+          dcb = JCM_DCB - 2;
+        }
         if (p > 32767) p = 32767;
         if (p < -32767) p = -32767;
         pred = p;
-        int32_t spread = mul_recip(((int64_t)hi - lo) / 16, dc_recip);
-        dcb = bitlen32((uint32_t)spread);
-        if (dcb > JCM_DCB - 2) dcb = JCM_DCB - 2;
       }
       int32_t r = code_value(e, d, enc, enc ? blk[0] - pred : 0, m->dc_exp[dcb], &m->dc_sign[dcb], m->dc_mant);
       if (!enc) blk[0] = clamp16(pred + r, bad);
 
-      /* Full border pixels and partials for the neighbours to come. */
-      int32_t dc_pix = 8 * dequant(blk[0], qn[0]);
-      for (int y = 0; y < 8; y++) {
-        rs.left_pix[y] = cols[2][y] + dc_pix;
-        rs.left_pix[8 + y] = cols[3][y] + dc_pix;
-        rs.pix_cur[bx * 16 + (size_t)y] = rows[2][y] + dc_pix;
-        rs.pix_cur[bx * 16 + 8 + (size_t)y] = rows[3][y] + dc_pix;
-      }
-      memcpy(rs.left_part, part_r, sizeof part_r);
-      memcpy(rs.part_cur + bx * 8, part_b, sizeof part_b);
+      /* What the neighbours to come need: border means with DC, and partials. */
+      int32_t dc_t = idct_b[0][0] * dequant(blk[0], qn[0]);
+      rs.left_mean[0] = ce[2] + dc_t;
+      rs.left_mean[1] = ce[3] + dc_t;
+      rs.mean_cur[bx * 2] = re[2] + dc_t;
+      rs.mean_cur[bx * 2 + 1] = re[3] + dc_t;
+      partial7(dq, false, umax, vmax, rs.left_part);
+      partial7(dq, true, umax, vmax, rs.part_cur + bx * 8);
     }
     uint8_t *tn = rs.nz_prev;
     rs.nz_prev = rs.nz_cur;
     rs.nz_cur = tn;
-    int32_t *tp = rs.pix_prev;
-    rs.pix_prev = rs.pix_cur;
-    rs.pix_cur = tp;
+    int32_t *tp = rs.mean_prev;
+    rs.mean_prev = rs.mean_cur;
+    rs.mean_cur = tp;
     tp = rs.part_prev;
     rs.part_prev = rs.part_cur;
     rs.part_cur = tp;
