@@ -67,6 +67,11 @@ static ims_status read_meta(arc_in *in, uint64_t off, uint64_t limit, uint8_t ty
                   type == ARC_BLOCK_INDEX ? "index" : "manifest");
     goto done;
   }
+  if (h.raw_len == 0) { /* an index has a header; and no NULL buffer reaches the parser */
+    st = ims_fail(err, IMS_E_CORRUPT, "block at offset %#llx: empty %s", (unsigned long long)off,
+                  type == ARC_BLOCK_INDEX ? "index" : "manifest");
+    goto done;
+  }
   if (h.raw_len > in->max_index_bytes || h.raw_len > SIZE_MAX) {
     st = ims_fail(err, IMS_E_LIMIT, "index of %llu bytes is over the limit of %llu", (unsigned long long)h.raw_len,
                   (unsigned long long)in->max_index_bytes);

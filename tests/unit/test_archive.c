@@ -650,8 +650,8 @@ static void test_rd(void) {
   CHECK(!rd_bytes(&r, SIZE_MAX, &p) && rd_left(&r) == sizeof d);
   CHECK(!rd_bytes(&r, sizeof d + 1, &p) && rd_left(&r) == sizeof d);
   CHECK(rd_bytes(&r, 15, &p) && p == d && rd_left(&r) == 0);
-  r = rd_make(NULL, 0);
-  CHECK(rd_left(&r) == 0 && !rd_u8(&r, &u8));
+  r = rd_make(d, 0);
+  CHECK(rd_left(&r) == 0 && !rd_u8(&r, &u8) && !rd_bytes(&r, 1, &p));
 }
 
 static void test_err(void) {
