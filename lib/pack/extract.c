@@ -123,7 +123,11 @@ static ims_status put_entry(ims_reader *r, uint64_t i, int dirfd, const uint8_t 
       st = ims_fail(err, errno == EEXIST ? IMS_E_UNSAFE_PATH : IMS_E_IO, "cannot create file: %s", strerror(errno));
     } else {
       if (mem) {
-        if (mem_to_fd(fd, mem, mem_len) != 0) st = ims_fail(err, IMS_E_IO, "write failed: %s", strerror(errno));
+        if (IMS_NEVER(mem_len != r->in.index.contents[e->content].size))
+          st = ims_fail(err, IMS_E_INTERNAL, "decoded %zu bytes, expected %llu", mem_len,
+                        (unsigned long long)r->in.index.contents[e->content].size);
+        else if (mem_to_fd(fd, mem, mem_len) != 0)
+          st = ims_fail(err, IMS_E_IO, "write failed: %s", strerror(errno));
       } else {
         fd_sink sink = {fd, 0};
         st = ims_reader_extract(r, i, fd_write, &sink);
@@ -202,8 +206,13 @@ ims_status ims_reader_extract_all_at(ims_reader *r, int dirfd, ims_entry_error_f
       if (e->type == IMS_ENTRY_FILE) {
         uint64_t size = ix->contents[e->content].size;
         jb->in_memory = size <= XMEM_MAX && path_is_safe(e->path);
-        for (size_t k = 0; k < n && jb->in_memory; k++)
-          if (jobs[k].in_memory && ix->entries[jobs[k].entry].content == e->content) jb->share = (int)k;
+        /* Share with the job that decodes this content (never with another sharer). */
+        for (size_t k = 0; k < n && jb->in_memory; k++) {
+          if (jobs[k].in_memory && jobs[k].share < 0 && ix->entries[jobs[k].entry].content == e->content) {
+            jb->share = (int)k;
+            break;
+          }
+        }
         if (jb->in_memory && jb->share < 0) bytes += size;
       }
       n++;
