@@ -227,7 +227,6 @@ for src in "${folders[@]}"; do
       echo "imgstash: the -j$j archive differs from the -j$first one (output must not depend on the thread count)"
     fi
   done
-  rm -f "$work"/ims-j*.ims
   measure "tar+zstd -19 --long=27" zstd "$reps" 1
   measure "tar+xz -9e" xz "$BENCH_SLOW_REPS" 0
   if [ "$jpeg" = 1 ]; then
@@ -235,6 +234,11 @@ for src in "${folders[@]}"; do
     if [ -n "$LEPTON" ]; then measure "lepton" lepton "$BENCH_SLOW_REPS" 0; fi
     if [ -n "$PACKJPG" ]; then measure "packJPG" packjpg "$BENCH_SLOW_REPS" 0; fi
   fi
+  if [ -f "$work/ims-j$first.ims" ]; then
+    echo "imgstash stats of the -j$first archive:"
+    "$IMGSTASH" stats "$work/ims-j$first.ims" | sed 's/^/    /'
+  fi
+  rm -f "$work"/ims-j*.ims
 done
 echo
 echo "# done $(date -u '+%Y-%m-%d %H:%M:%S UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)"
