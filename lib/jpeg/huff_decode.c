@@ -100,6 +100,15 @@ static ims_status dec_seq(dctx *d, const jpg_huff *dc, const jpg_huff *ac, int16
   bool zrl = false;
   while (k < 64) {
     w = peek(d);
+    uint32_t f = ac->acfast[w >> (64 - JPG_FAST_BITS)];
+    if (f) {
+      k += (f >> 8) & 15u;
+      if (k > 63) return ims_fail(d->err, IMS_E_CORRUPT, "scan %u: coefficient index past 63", d->scan_no);
+      d->pos += f & 0xFFu;
+      blk[k++] = (int16_t)(uint16_t)(f >> 16);
+      zrl = false;
+      continue;
+    }
     unsigned sym;
     l = huff_sym(ac, w, &sym);
     if (!l) return bad_code(d, sym);

@@ -3,6 +3,9 @@
  * jchuff.c / jcphuff.c do, applying the recorded deviations (jpeg_internal.h). */
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "common/mem.h"
 #include "jpeg/jpeg_internal.h"
@@ -26,36 +29,59 @@ typedef struct ectx {
   size_t be_n, be_cap;
 } ectx;
 
+/* A bit writer in locals: byte stores through a uint8_t pointer may alias anything, so the
+ * hot loops keep the accumulator, count and output cursor out of memory. */
+typedef struct bw {
+  uint64_t acc;
+  unsigned n;
+  uint8_t *op;
+} bw;
+
+static inline __attribute__((always_inline)) bw bw_load(const ectx *e) {
+  bw w = {e->acc, e->n, e->out->p + e->out->len};
+  return w;
+}
+static inline __attribute__((always_inline)) void bw_store(ectx *e, const bw *w) {
+  e->acc = w->acc;
+  e->n = w->n;
+  e->out->len = (size_t)(w->op - e->out->p);
+}
+
+static inline __attribute__((always_inline)) void bw_byte(bw *w, uint8_t b) {
+  *w->op++ = b;
+  if (b == 0xFF) *w->op++ = 0x00;
+}
+
+/* n <= 32; v has no bits above n. */
+static inline __attribute__((always_inline)) void bw_put(bw *w, uint32_t v, unsigned n) {
+  w->acc = (w->acc << n) | v;
+  w->n += n;
+  if (w->n >= 32) {
+    w->n -= 32;
+    uint32_t x = (uint32_t)(w->acc >> w->n), y = ~x;
+    if (!((y - 0x01010101u) & ~y & 0x80808080u)) { /* no 0xFF byte */
+      uint32_t be = __builtin_bswap32(x);
+      memcpy(w->op, &be, 4);
+      w->op += 4;
+    } else {
+      bw_byte(w, (uint8_t)(x >> 24));
+      bw_byte(w, (uint8_t)(x >> 16));
+      bw_byte(w, (uint8_t)(x >> 8));
+      bw_byte(w, (uint8_t)x);
+    }
+  }
+}
+
 static inline void emit_byte(ectx *e, uint8_t b) {
   buf *o = e->out;
   o->p[o->len++] = b;
   if (b == 0xFF) o->p[o->len++] = 0x00;
 }
 
-static inline void emit32(ectx *e, uint32_t w) {
-  /* Fast path: no byte is 0xFF. */
-  uint32_t x = ~w;
-  if (!((x - 0x01010101u) & ~x & 0x80808080u)) {
-    buf *o = e->out;
-    uint32_t be = __builtin_bswap32(w);
-    memcpy(o->p + o->len, &be, 4);
-    o->len += 4;
-    return;
-  }
-  emit_byte(e, (uint8_t)(w >> 24));
-  emit_byte(e, (uint8_t)(w >> 16));
-  emit_byte(e, (uint8_t)(w >> 8));
-  emit_byte(e, (uint8_t)w);
-}
-
-/* n <= 32; v has no bits above n. */
 static inline void put_bits(ectx *e, uint32_t v, unsigned n) {
-  e->acc = (e->acc << n) | v;
-  e->n += n;
-  if (e->n >= 32) {
-    e->n -= 32;
-    emit32(e, (uint32_t)(e->acc >> e->n));
-  }
+  bw w = bw_load(e);
+  bw_put(&w, v, n);
+  bw_store(e, &w);
 }
 
 static inline void put_sym(ectx *e, const jpg_huff *t, unsigned sym) {
@@ -80,36 +106,61 @@ static ims_status reserve(ectx *e, size_t n) {
   return IMS_OK;
 }
 
+/* Bit k set when coefficient k is not zero. */
+static inline uint64_t nz_mask(const int16_t *blk) {
+#ifdef __SSE2__
+  const __m128i z = _mm_setzero_si128();
+  uint64_t m = 0;
+  for (unsigned i = 0; i < 64; i += 16) {
+    __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(blk + i));
+    __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(blk + i + 8));
+    __m128i eq = _mm_packs_epi16(_mm_cmpeq_epi16(a, z), _mm_cmpeq_epi16(b, z));
+    m |= (uint64_t)(uint16_t)~_mm_movemask_epi8(eq) << i;
+  }
+  return m;
+#else
+  uint64_t m = 0;
+  for (unsigned k = 0; k < 64; k++) m |= (uint64_t)(blk[k] != 0) << k;
+  return m;
+#endif
+}
+
 static void enc_seq(ectx *e, const jpg_huff *dc, const jpg_huff *ac, const int16_t *blk, int16_t *pred) {
+  bw w = bw_load(e);
+  bool bad = false;
   int32_t diff = (int16_t)(uint16_t)((uint32_t)(uint16_t)blk[0] - (uint32_t)(uint16_t)*pred);
   *pred = blk[0];
   uint32_t bits;
   unsigned nb = val_bits(diff, &bits);
-  if (nb > 15) e->bad = true;
-  put_sym(e, dc, nb & 15u);
-  put_bits(e, bits, nb);
-  int last = 63;
-  while (last > 0 && blk[last] == 0) last--;
-  unsigned r = 0;
-  for (int k = 1; k <= last; k++) {
-    int32_t v = blk[k];
-    if (v == 0) {
-      r++;
-      continue;
-    }
+  if (nb > 15) bad = true;
+  unsigned l = dc->esize[nb & 15u];
+  if (!l) bad = true;
+  bw_put(&w, (uint32_t)dc->ecode[nb & 15u] << nb | bits, l + nb);
+  uint64_t m = nz_mask(blk) & ~(uint64_t)1;
+  unsigned prev = 0;
+  while (m) {
+    unsigned k = (unsigned)__builtin_ctzll(m);
+    m &= m - 1;
+    unsigned r = k - prev - 1;
+    prev = k;
     while (r > 15) {
-      put_sym(e, ac, 0xF0);
+      if (!ac->esize[0xF0]) bad = true;
+      bw_put(&w, ac->ecode[0xF0], ac->esize[0xF0]);
       r -= 16;
     }
-    nb = val_bits(v, &bits);
-    if (nb > 15) e->bad = true;
+    nb = val_bits(blk[k], &bits);
+    if (nb > 15) bad = true;
     unsigned sym = r << 4 | (nb & 15u);
-    unsigned l = ac->esize[sym];
-    if (!l) e->bad = true;
-    put_bits(e, (uint32_t)ac->ecode[sym] << nb | bits, l + nb);
-    r = 0;
+    l = ac->esize[sym];
+    if (!l) bad = true;
+    bw_put(&w, (uint32_t)ac->ecode[sym] << nb | bits, l + nb);
   }
-  if (last < 63) put_sym(e, ac, 0x00);
+  if (prev < 63) {
+    if (!ac->esize[0]) bad = true;
+    bw_put(&w, ac->ecode[0], ac->esize[0]);
+  }
+  bw_store(e, &w);
+  if (bad) e->bad = true;
 }
 
 static void enc_dc_first(ectx *e, const jpg_huff *dc, const int16_t *blk, int32_t *pred, unsigned al) {

@@ -50,6 +50,9 @@ typedef struct jpg_huff {
   /* decoding: fast[peek 9 bits] = (len << 8) | sym, 0 when the code is longer or
    * invalid, JPG_FAST_DUP for a repeated symbol's later code (refused: not re-encodable) */
   uint16_t fast[1u << JPG_FAST_BITS];
+  /* AC decoding of a whole coefficient when code + extra bits fit in the 9 peeked bits:
+   * value << 16 | run << 8 | total length; 0 otherwise */
+  uint32_t acfast[1u << JPG_FAST_BITS];
   int32_t maxcode[18]; /* largest code of each length, -1 if none */
   int32_t valoff[17];  /* index into vals = code + valoff[len] */
   /* encoding */

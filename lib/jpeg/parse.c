@@ -34,6 +34,7 @@ static void huff_build(jpg_huff *t) {
   t->dup = false;
   t->max_sym = 0;
   memset(t->fast, 0, sizeof t->fast);
+  memset(t->acfast, 0, sizeof t->acfast);
   memset(t->esize, 0, sizeof t->esize);
   for (unsigned l = 1; l <= 16; l++) {
     t->valoff[l] = (int32_t)k - (int32_t)code;
@@ -69,6 +70,14 @@ static void huff_build(jpg_huff *t) {
     code <<= 1;
   }
   t->maxcode[17] = INT32_MAX;
+  for (uint32_t i = 0; i < (1u << JPG_FAST_BITS); i++) {
+    unsigned e = t->fast[i], l = e >> 8, sym = e & 0xFFu, r = sym >> 4, sz = sym & 15u;
+    t->acfast[i] = 0;
+    if (e == JPG_FAST_DUP || l == 0 || sz == 0 || l + sz > JPG_FAST_BITS) continue;
+    uint32_t v = (i >> (JPG_FAST_BITS - l - sz)) & ((1u << sz) - 1);
+    int32_t x = v < (1u << (sz - 1)) ? (int32_t)v - (int32_t)((1u << sz) - 1) : (int32_t)v;
+    t->acfast[i] = (uint32_t)x << 16 | r << 8 | (l + sz);
+  }
 }
 
 static ims_status parse_dht(jpg_hdr *h, rd r, ims_err *err) {
