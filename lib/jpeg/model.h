@@ -30,7 +30,7 @@
 /* All adaptive contexts of one component. Only ac_prob arrays: no padding. */
 typedef struct jcm_ctx {
   ac_prob nz77[JCM_NZB][64];
-  ac_prob nze[2][JCM_N77B][8];
+  ac_prob nze[2][JCM_N77B][9][8];
   ac_prob ac_exp[49][JCM_NZR][JCM_PB][JCM_EMAX];
   ac_prob ac_sign[49][9];
   ac_prob ac_mant[49][JCM_EMAX + 1][JCM_EMAX];

@@ -101,14 +101,14 @@ static ALWAYS_INLINE unsigned cbit(ac_enc *e, ac_dec *d, bool enc, ac_prob *p, u
  * then the e - 1 bits below the leading one. |v| <= 65535. */
 static ALWAYS_INLINE int32_t code_value(ac_enc *e, ac_dec *d, bool enc, int32_t v, ac_prob *exp, ac_prob *sign,
                                         ac_prob (*mant)[JCM_EMAX]) {
+  if (!cbit(e, d, enc, &exp[0], v != 0, LIM_EXP)) return 0;
   uint32_t mag = enc ? abs32(v) : 0;
   unsigned nbits = enc ? bitlen32(mag) : 0;
-  unsigned i = 0;
+  unsigned i = 1;
   for (; i < JCM_EMAX; i++) {
     if (!cbit(e, d, enc, &exp[i], i < nbits, LIM_EXP)) break;
   }
   if (!enc) nbits = i;
-  if (nbits == 0) return 0;
   unsigned neg = cbit(e, d, enc, sign, v < 0, LIM_SIGN);
   if (!enc) mag = 1;
   for (unsigned b = nbits - 1; b-- > 0;) {
@@ -122,14 +122,14 @@ static ALWAYS_INLINE int32_t code_value(ac_enc *e, ac_dec *d, bool enc, int32_t 
  * context also says how the value's bits so far compare with the prediction's. */
 static ALWAYS_INLINE int32_t code_value_pred(ac_enc *e, ac_dec *d, bool enc, int32_t v, uint32_t pmag,
                                              ac_prob *exp, ac_prob *sign, ac_prob (*mant)[JCM_EMAX][6]) {
+  if (!cbit(e, d, enc, &exp[0], v != 0, LIM_EXP)) return 0;
   uint32_t mag = enc ? abs32(v) : 0;
   unsigned nbits = enc ? bitlen32(mag) : 0;
-  unsigned i = 0;
+  unsigned i = 1;
   for (; i < JCM_EMAX; i++) {
     if (!cbit(e, d, enc, &exp[i], i < nbits, LIM_EXP)) break;
   }
   if (!enc) nbits = i;
-  if (nbits == 0) return 0;
   unsigned neg = cbit(e, d, enc, sign, v < 0, LIM_SIGN);
   unsigned pbits = bitlen32(pmag);
   /* rel: 0 prediction shorter, 1 longer, 2/3 same length and equal so far (its next bit
@@ -336,18 +336,29 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
         const bool have_nb = edge == 0 ? above != NULL : left != NULL;
         const int32_t *nb_part = edge == 0 ? rs.part_prev + bx * 8 : rs.left_part;
         const unsigned step = edge == 0 ? 1u : 8u; /* natural index of position t: t * step */
+        /* All seven predictions first: how many of them are non-zero is the best context
+         * of the edge's non-zero count. */
+        int32_t pred[8] = {0};
+        unsigned pred_nz = 8; /* 8: no neighbour */
+        if (have_nb) {
+          pred_nz = 0;
+          for (unsigned t = 1; t < 8; t++) {
+            int32_t p = mul_recip((int64_t)nb_part[t] - part_in[edge][t], edge_recip[edge][t]);
+            if (p > 32767) p = 32767;
+            if (p < -32767) p = -32767;
+            pred[t] = p;
+            pred_nz += p != 0;
+          }
+        }
         unsigned nze = 0;
         if (enc)
           for (unsigned t = 1; t < 8; t++) nze += blk[nat_to_zz[t * step]] != 0;
-        nze = code_tree(e, d, enc, m->nze[edge][n77_tab[nz77]], 3, nze);
+        nze = code_tree(e, d, enc, m->nze[edge][n77_tab[nz77]][pred_nz], 3, nze);
         for (unsigned t = 1; t < 8 && nze; t++) {
           unsigned n = t * step;
           unsigned pbe = JCM_PBE - 1, sgn = 0;
-          int32_t p = 0;
+          int32_t p = pred[t];
           if (have_nb) {
-            p = mul_recip((int64_t)nb_part[t] - part_in[edge][t], edge_recip[edge][t]);
-            if (p > 32767) p = 32767;
-            if (p < -32767) p = -32767;
             pbe = bitlen32(abs32(p));
             if (pbe > JCM_PBE - 2) pbe = JCM_PBE - 2;
             sgn = p > 0 ? 1u : p < 0 ? 2u : 0u;
