@@ -83,6 +83,9 @@ typedef struct ims_options {
   uint64_t max_pixels;       /* largest image a codec decodes; default 2^28 (268 Mpx) */
   uint32_t max_scans;        /* most JPEG scans accepted; default 256 */
   uint64_t max_index_bytes;  /* largest decompressed index accepted on open; default 2 GiB */
+  uint32_t key_interval;     /* similar images: a key image (no reference) at least every this
+                                many images of a chain, so one image costs at most this many
+                                decodes; 1 = no references; default 32 */
   ims_progress_fn progress;  /* may be NULL */
   void *progress_opaque;
 } ims_options;

@@ -4,8 +4,9 @@
 #include <zstd.h>
 
 static ims_status raw_encode(const codec_env *env, const uint8_t *src, size_t len, const uint8_t *ref,
-                             size_t ref_len, buf *out, ims_err *err) {
+                             size_t ref_len, buf *out, bool *used_ref, ims_err *err) {
   (void)env, (void)ref, (void)ref_len;
+  *used_ref = false;
   ims_status st = buf_append(out, src, len);
   return st ? ims_fail(err, st, "raw: %s", ims_strerror(st)) : IMS_OK;
 }
@@ -19,8 +20,9 @@ static ims_status raw_decode(const codec_env *env, const uint8_t *payload, size_
 }
 
 static ims_status zstd_encode(const codec_env *env, const uint8_t *src, size_t len, const uint8_t *ref,
-                              size_t ref_len, buf *out, ims_err *err) {
+                              size_t ref_len, buf *out, bool *used_ref, ims_err *err) {
   (void)ref, (void)ref_len;
+  *used_ref = false;
   size_t bound = ZSTD_compressBound(len);
   ims_status st = buf_reserve(out, bound);
   if (st) return ims_fail(err, st, "zstd: %s", ims_strerror(st));

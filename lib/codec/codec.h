@@ -6,6 +6,7 @@
 #ifndef IMS_CODEC_CODEC_H
 #define IMS_CODEC_CODEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,8 +27,10 @@ typedef struct codec_env {
 typedef struct codec {
   uint8_t id;
   const char *name;
+  /* *used_ref is set to true when the payload needs the reference to decode (a codec may
+   * ignore a reference that does not help; the index then records none). */
   ims_status (*encode)(const codec_env *env, const uint8_t *src, size_t len, const uint8_t *ref, size_t ref_len,
-                       buf *out, ims_err *err);
+                       buf *out, bool *used_ref, ims_err *err);
   /* dst_len is the exact original length (from the index). */
   ims_status (*decode)(const codec_env *env, const uint8_t *payload, size_t len, const uint8_t *ref, size_t ref_len,
                        uint8_t *dst, size_t dst_len, ims_err *err);

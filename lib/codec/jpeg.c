@@ -16,8 +16,11 @@ static jpg_limits limits_of(const codec_env *env) {
 }
 
 static ims_status jpeg_encode(const codec_env *env, const uint8_t *src, size_t len, const uint8_t *ref,
-                              size_t ref_len, buf *out, ims_err *err) {
+                              size_t ref_len, buf *out, bool *used_ref, ims_err *err) {
+  /* TODO(#4): decode ref into a jpg_image and pass it to jcm_encode once the model codes
+   * against a reference; until then no payload depends on one. */
   (void)ref, (void)ref_len;
+  *used_ref = false;
   jpg_limits lim = limits_of(env);
   jpg_image *img = NULL;
   buf side, zside;

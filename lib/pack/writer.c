@@ -18,6 +18,7 @@
 #include "common/mem.h"
 #include "common/pool.h"
 #include "pack.h"
+#include "similar/similar.h"
 
 typedef struct w_entry {
   char *arc_path, *fs_path, *link;
@@ -30,6 +31,7 @@ typedef struct w_entry {
   uint8_t kind;
   uint32_t content; /* assigned by finish */
   bool skipped;
+  sim_sig *sig;     /* JPEGs whose signature could be made, else NULL */
 } w_entry;
 
 typedef struct w_content {
@@ -57,6 +59,9 @@ struct ims_writer {
 };
 
 static const char *fmt_errno(void) { return strerror(errno); }
+
+/* Largest JPEG whose bytes are kept in memory during the scan for its signature. */
+#define SIG_MAX_BYTES ((size_t)64 << 20)
 
 ims_status ims_writer_new(const ims_options *o, ims_writer **out) {
   if (!out) return IMS_E_ARG;
@@ -142,6 +147,7 @@ static ims_status pathset_grow(ims_writer *w) {
 }
 
 static void entry_free(w_entry *e) {
+  free(e->sig);
   free(e->arc_path);
   free(e->fs_path);
   free(e->link);
@@ -155,6 +161,8 @@ static ims_status scan_file(ims_writer *w, w_entry *e, const char *fs_path) {
   ims_status st = IMS_OK;
   ims_hasher *h = ims_hasher_new();
   uint8_t *chunk = malloc(1 << 20);
+  buf whole;
+  buf_init(&whole, 0);
   if (!h || !chunk) {
     st = ims_fail(&w->err, IMS_E_NOMEM, "%s: out of memory", fs_path);
     goto done;
@@ -173,10 +181,26 @@ static ims_status scan_file(ims_writer *w, w_entry *e, const char *fs_path) {
       goto done;
     }
     if (r == 0) break;
-    if (first) e->kind = sniff_kind(chunk, (size_t)r);
+    if (first) {
+      e->kind = sniff_kind(chunk, (size_t)r);
+      /* A JPEG is kept whole for its signature (similar/), within a bound. */
+      if (e->kind == ARC_KIND_JPEG && w->opt.key_interval > 1 && (uint64_t)sb.st_size <= SIG_MAX_BYTES)
+        buf_init(&whole, SIG_MAX_BYTES);
+    }
     first = false;
     ims_hasher_update(h, chunk, (size_t)r);
+    if (whole.max && buf_append(&whole, chunk, (size_t)r) != IMS_OK) {
+      buf_free(&whole);
+      whole.max = 0;
+    }
     total += (uint64_t)r;
+  }
+  if (whole.max && whole.len == total) {
+    sim_sig sig;
+    ims_err serr;
+    if (sim_sig_from_jpeg(whole.p, whole.len, w->opt.max_pixels, w->opt.max_scans, &sig, &serr) == IMS_OK &&
+        (e->sig = malloc(sizeof sig)) != NULL)
+      *e->sig = sig;
   }
   if (total != (uint64_t)sb.st_size) {
     st = ims_fail(&w->err, IMS_E_IO, "%s: file changed while being read", fs_path);
@@ -188,6 +212,7 @@ static ims_status scan_file(ims_writer *w, w_entry *e, const char *fs_path) {
   e->mtime_sec = (int64_t)sb.st_mtim.tv_sec;
   e->mtime_nsec = (uint32_t)sb.st_mtim.tv_nsec;
 done:
+  buf_free(&whole);
   ims_hasher_free(h);
   free(chunk);
   close(fd);
@@ -327,7 +352,9 @@ typedef struct job {
   uint64_t offset;
   size_t len;
   bool whole;     /* the job is the whole content (codecs other than zstd allowed) */
+  uint32_t ref;   /* planned reference content, or ARC_NO_REF */
   /* results */
+  bool used_ref;  /* the payload needs the reference */
   ims_status st;  /* IMS_OK, or why the content must be skipped */
   char msg[IMS_ERRMSG_CAP];
   uint8_t codec, fallback;
@@ -377,12 +404,14 @@ static uint8_t fallback_of(ims_status st) {
 }
 
 /* Encodes with c, decodes back and compares (invariant 1 of DESIGN.md). */
-static ims_status try_codec(const codec *c, const codec_env *env, const uint8_t *src, size_t len, buf *out,
-                            uint8_t *check, ims_err *err) {
+static ims_status try_codec(const codec *c, const codec_env *env, const uint8_t *src, size_t len, const uint8_t *ref,
+                            size_t ref_len, buf *out, bool *used_ref, uint8_t *check, ims_err *err) {
   out->len = 0;
-  ims_status st = c->encode(env, src, len, NULL, 0, out, err);
+  ims_status st = c->encode(env, src, len, ref, ref_len, out, used_ref, err);
   if (st) return st;
-  if ((st = c->decode(env, out->p, out->len, NULL, 0, check, len, err)) != IMS_OK) return IMS_E_MISMATCH;
+  /* The reader will pass the reference only when the index records it. */
+  if (!*used_ref) ref = NULL, ref_len = 0;
+  if ((st = c->decode(env, out->p, out->len, ref, ref_len, check, len, err)) != IMS_OK) return IMS_E_MISMATCH;
   if (len && memcmp(check, src, len) != 0) return ims_fail(err, IMS_E_MISMATCH, "%s: round trip differs", c->name);
   return IMS_OK;
 }
@@ -392,7 +421,8 @@ static void run_job(void *vctx, size_t j) {
   job *jb = &ctx->jobs[j];
   const w_entry *src = &ctx->w->e[ctx->wc[jb->content].source];
   const arc_content *ct = &ctx->ix->contents[jb->content];
-  uint8_t *check = NULL;
+  uint8_t *check = NULL, *ref = NULL;
+  size_t ref_len = 0;
   ims_err err;
   ims_err_clear(&err);
   jb->data = malloc(jb->len ? jb->len : 1);
@@ -411,6 +441,20 @@ static void run_job(void *vctx, size_t j) {
       goto done;
     }
   }
+  /* The reference's original bytes, for codecs that predict from it. */
+  if (jb->ref != ARC_NO_REF) {
+    const w_entry *rs = &ctx->w->e[ctx->wc[jb->ref].source];
+    const arc_content *rc = &ctx->ix->contents[jb->ref];
+    ref_len = (size_t)rc->size;
+    ref = malloc(ref_len ? ref_len : 1);
+    char msg[IMS_ERRMSG_CAP];
+    if (!ref || read_range(rs->fs_path, 0, ref, ref_len, msg, sizeof msg) != IMS_OK ||
+        memcmp(ims_hash128(ref, ref_len).b, rc->hash, 16) != 0) {
+      free(ref); /* the reference changed or vanished: code this content on its own */
+      ref = NULL;
+      ref_len = 0;
+    }
+  }
   /* The codec chain: preferred codec first, ending at stored bytes. */
   uint8_t chain[3];
   size_t n_chain = 0;
@@ -426,10 +470,11 @@ static void run_job(void *vctx, size_t j) {
        * PNG, video, archives) is not worth the slow levels; its probe result is kept. */
       codec_env probe = ctx->env;
       probe.zstd_level = 3;
-      st = try_codec(c, &probe, jb->data, jb->len, &jb->payload, check, &err);
+      st = try_codec(c, &probe, jb->data, jb->len, NULL, 0, &jb->payload, &jb->used_ref, check, &err);
       probed = st == IMS_OK && jb->payload.len > jb->len - jb->len / 100;
     }
-    if (!probed) st = try_codec(c, &ctx->env, jb->data, jb->len, &jb->payload, check, &err);
+    if (!probed)
+      st = try_codec(c, &ctx->env, jb->data, jb->len, ref, ref_len, &jb->payload, &jb->used_ref, check, &err);
     if (st == IMS_OK && (c->id != CODEC_ZSTD || jb->payload.len < jb->len)) {
       jb->codec = c->id;
       goto done;
@@ -438,9 +483,11 @@ static void run_job(void *vctx, size_t j) {
   }
   jb->payload.len = 0;
   jb->codec = CODEC_RAW;
+  jb->used_ref = false;
   jb->st = buf_append(&jb->payload, jb->data, jb->len);
   if (jb->st) snprintf(jb->msg, sizeof jb->msg, "out of memory");
 done:
+  free(ref);
   free(check);
 }
 
@@ -508,6 +555,42 @@ static ims_status assign_contents(ims_writer *w, arc_index *ix, w_content **wc_o
   return IMS_OK;
 }
 
+/* Chooses a reference for each JPEG content among the earlier ones (similar/), so that a
+ * codec may predict from it. Contents without a signature get none. */
+static ims_status plan_refs(ims_writer *w, const w_content *wc, arc_index *ix) {
+  if (w->opt.key_interval <= 1) return IMS_OK;
+  size_t n = 0;
+  for (uint32_t c = 0; c < ix->n_contents; c++)
+    if (w->e[wc[c].source].sig) n++;
+  if (n < 2) return IMS_OK;
+  sim_sig *sigs = malloc(n * sizeof *sigs);
+  uint32_t *map = malloc(n * sizeof *map), *ref = malloc(n * sizeof *ref), *depth = malloc(n * sizeof *depth);
+  ims_status st = IMS_OK;
+  if (!sigs || !map || !ref || !depth) {
+    st = ims_fail(&w->err, IMS_E_NOMEM, "out of memory");
+    goto done;
+  }
+  size_t k = 0;
+  for (uint32_t c = 0; c < ix->n_contents; c++) {
+    const sim_sig *sg = w->e[wc[c].source].sig;
+    if (!sg) continue;
+    sigs[k] = *sg;
+    map[k++] = c;
+  }
+  sim_plan_opts po;
+  sim_plan_defaults(&po);
+  po.key_interval = w->opt.key_interval;
+  if ((st = sim_plan(sigs, n, &po, ref, depth, NULL, &w->err)) != IMS_OK) goto done;
+  for (size_t i = 0; i < n; i++)
+    if (ref[i] != SIM_NO_REF) ix->contents[map[i]].ref = map[ref[i]];
+done:
+  free(sigs);
+  free(map);
+  free(ref);
+  free(depth);
+  return st;
+}
+
 static ims_status add_entries(const ims_writer *w, arc_index *ix) {
   for (size_t i = 0; i < w->n; i++) {
     const w_entry *e = &w->e[i];
@@ -562,6 +645,7 @@ static ims_status write_batch(ims_writer *w, w_content *wc, arc_index *ix, job *
     if (jb->chunk == 0) {
       ct->codec = jb->codec;
       ct->fallback = jb->fallback;
+      if (!jb->used_ref) ct->ref = ARC_NO_REF;
     } else if (ct->codec != jb->codec) {
       ct->codec = CODEC_ZSTD; /* chunks may differ (raw vs zstd); the block header says which */
     }
@@ -618,6 +702,7 @@ static ims_status code_contents(ims_writer *w, w_content *wc, arc_index *ix) {
       buf_init(&jb->payload, SIZE_MAX);
       jb->content = c;
       jb->whole = whole;
+      jb->ref = whole ? ct->ref : ARC_NO_REF;
       jb->offset = off;
       jb->chunk = (uint32_t)(off / PACK_CHUNK);
       jb->len = whole ? (size_t)ct->size : (size_t)(ct->size - off < PACK_CHUNK ? ct->size - off : PACK_CHUNK);
@@ -649,6 +734,7 @@ ims_status ims_writer_finish(ims_writer *w) {
   w_content *wc = NULL;
   ims_status st = assign_contents(w, &ix, &wc);
   if (st) goto fail;
+  if ((st = plan_refs(w, wc, &ix)) != IMS_OK) goto fail;
   if ((st = add_entries(w, &ix)) != IMS_OK) {
     ims_fail(&w->err, st, "cannot build the manifest: %s", ims_strerror(st));
     goto fail;
