@@ -15,8 +15,9 @@
  *                                   a 16-bit height map of the scene
  * OUTDIR/capture-log.txt            one line per frame (time, exposure, size)
  *
- * The output is a function of the options alone (same seed, same bytes). File times are
- * set to the simulated capture times (one frame a minute from 2024-06-01 16:00 UTC).
+ * The output is a function of the options alone (same seed, same bytes). File and folder
+ * times are set to the simulated capture times (one frame a minute from 2024-06-01 16:00
+ * UTC; the rest at the end of the capture), so packing the set twice gives the same archive.
  * Prints one summary line on stdout; errors go to stderr with exit status 1. */
 #include <errno.h>
 #include <fcntl.h>
@@ -448,7 +449,7 @@ static int join_path(char *out, size_t cap, const char *dir, const char *name) {
   return 0;
 }
 
-static int write_png(const char *path, const void *pixels, int w, int h, png_uint_32 format) {
+static int write_png(const char *path, const void *pixels, int w, int h, png_uint_32 format, int64_t mtime) {
   png_image im;
   memset(&im, 0, sizeof im);
   im.version = PNG_IMAGE_VERSION;
@@ -459,6 +460,7 @@ static int write_png(const char *path, const void *pixels, int w, int h, png_uin
     fprintf(stderr, "mkdemo: %s: %s\n", path, im.message);
     return -1;
   }
+  set_mtime(path, mtime);
   return 0;
 }
 
@@ -477,7 +479,7 @@ static uint8_t *half_size(const uint8_t *rgb, int w, int h) {
   return out;
 }
 
-static int write_extras(const scene *s, const char *dir, const uint8_t *first, const uint8_t *last) {
+static int write_extras(const scene *s, const char *dir, const uint8_t *first, const uint8_t *last, int64_t mtime) {
   char path[4096];
   int w = s->w, h = s->h, rc = 0;
   uint8_t *small = half_size(first, w, h);
@@ -496,10 +498,10 @@ static int write_extras(const scene *s, const char *dir, const uint8_t *first, c
       float v = ground * 60.0f + (float)y * 3.0f;
       height[(size_t)y * (size_t)w + (size_t)x] = (uint16_t)(v > 65535 ? 65535 : v);
     }
-  rc |= join_path(path, sizeof path, dir, "overview-first.png") || write_png(path, small, w / 2, h / 2, PNG_FORMAT_RGB);
-  rc |= join_path(path, sizeof path, dir, "overview-last.png") || write_png(path, small2, w / 2, h / 2, PNG_FORMAT_RGB);
-  rc |= join_path(path, sizeof path, dir, "buildings-mask.png") || write_png(path, mask, w, h, PNG_FORMAT_GRAY);
-  rc |= join_path(path, sizeof path, dir, "terrain-height16.png") || write_png(path, height, w, h, PNG_FORMAT_LINEAR_Y);
+  rc |= join_path(path, sizeof path, dir, "overview-first.png") || write_png(path, small, w / 2, h / 2, PNG_FORMAT_RGB, mtime);
+  rc |= join_path(path, sizeof path, dir, "overview-last.png") || write_png(path, small2, w / 2, h / 2, PNG_FORMAT_RGB, mtime);
+  rc |= join_path(path, sizeof path, dir, "buildings-mask.png") || write_png(path, mask, w, h, PNG_FORMAT_GRAY, mtime);
+  rc |= join_path(path, sizeof path, dir, "terrain-height16.png") || write_png(path, height, w, h, PNG_FORMAT_LINEAR_Y, mtime);
 done:
   free(small);
   free(small2);
@@ -562,10 +564,11 @@ int main(int argc, char **argv) {
   size_t npx = (size_t)w * (size_t)h;
   float *img = malloc(npx * 3 * sizeof *img);
   uint8_t *rgb = malloc(npx * 3), *first = malloc(npx * 3);
-  if (join_path(path, sizeof path, out, "capture-log.txt")) return 1;
-  FILE *log = fopen(path, "w");
+  char log_path[4096];
+  if (join_path(log_path, sizeof log_path, out, "capture-log.txt")) return 1;
+  FILE *log = fopen(log_path, "w");
   if (!log) {
-    fprintf(stderr, "mkdemo: %s: %s\n", path, strerror(errno));
+    fprintf(stderr, "mkdemo: %s: %s\n", log_path, strerror(errno));
     return 1;
   }
   if (scene_build(&s, w, h, seed, frames) != 0 || !img || !rgb || !first) {
@@ -616,8 +619,15 @@ int main(int argc, char **argv) {
             (int)(250.0f * l.gain * l.gain), 1.0f / l.gain, 5600.0f - 14000.0f * (l.r - 1.0f), prev_len, note);
   }
   free(prev);
-  if (rc == 0) rc = write_extras(&s, dir_x, first, rgb);
+  int64_t t_end = CAPTURE_EPOCH + (int64_t)frames * 60;
+  if (rc == 0) rc = write_extras(&s, dir_x, first, rgb, t_end);
   if (fclose(log) != 0) rc = -1;
+  if (rc == 0) { /* the log, then the folders: every time in the set is a capture time */
+    set_mtime(log_path, t_end);
+    set_mtime(dir_x, t_end);
+    set_mtime(dir_tl, t_end);
+    set_mtime(out, t_end);
+  }
   scene_free(&s);
   free(img);
   free(rgb);
