@@ -3,14 +3,16 @@
  * Stream (all integers little-endian; docs/JPEG_MODEL.md):
  *   u8      JCM_VERSION
  *   u8      n_comp
- *   n_comp x (u32 w_blocks, u32 h_blocks)     must match the image's geometry
- *   u32     units_per_band                    MCU rows per band (from the geometry only)
- *   u32     n_bands
- *   n_bands x u32 band_bytes
- *   the bands' arithmetic-coded streams, in order
- * Band b holds, for each component c in turn, the block rows
- * [b * units_per_band * vdiv(c), (b + 1) * units_per_band * vdiv(c)) clipped to h_blocks,
- * where vdiv(c) is the component's vertical sampling factor in an interleaved image, else 1.
+ *   n_comp x (u32 w_blocks, u32 h_blocks,     must match the image's geometry
+ *             u32 rows_per_band)              from the geometry only (band_plan)
+ *   u32     n_jobs                            sum over components of their band counts
+ *   n_jobs x u32 job_bytes
+ *   the jobs' arithmetic-coded streams, in order
+ * Job order: component 0's bands top to bottom, then component 1's, ... A band of
+ * component c is block rows [b * rows_per_band, (b + 1) * rows_per_band) clipped to
+ * h_blocks, coded with freshly initialised contexts: components never shared contexts,
+ * so cutting by component costs nothing, and only large components are cut into row
+ * bands (each cut costs the contexts' learning again, about 0.3% of a band).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -19,27 +21,27 @@
 #include "common/pool.h"
 #include "jpeg/model.h"
 
-/* A band covers at least about this many blocks, and there are at most JCM_MAX_BANDS:
- * fewer bands learn better, more bands give threads work. */
-#define JCM_BAND_BLOCKS 16384u
+/* A component is cut into one band per JCM_BAND_BLOCKS blocks (rounded down, at least 1,
+ * at most JCM_MAX_BANDS): a 12-Mpixel 4:2:0 photo gives Y in 2 bands, Cb, Cr: 4 jobs,
+ * enough for two threads. */
+#define JCM_BAND_BLOCKS 65536u
 #define JCM_MAX_BANDS 8u
-/* A band stream may not exceed this (the u32 length field). */
-#define JCM_MAX_BAND_BYTES 0xFFFFFFFFu
+#define JCM_MAX_JOBS (4u * JCM_MAX_BANDS)
+/* A job's stream may not exceed this (the u32 length field). */
+#define JCM_MAX_JOB_BYTES 0xFFFFFFFFu
 
-typedef struct band_plan {
-  uint32_t units_per_band;
-  uint32_t n_bands;
-} band_plan;
-
-static uint32_t vdiv(const jpg_image *img, unsigned c) { return img->n_comp > 1 ? img->comp[c].v : 1u; }
+typedef struct job_plan {
+  uint32_t rows_per_band[4];
+  uint32_t n_jobs;
+  uint8_t comp[JCM_MAX_JOBS];
+  uint32_t row0[JCM_MAX_JOBS], row1[JCM_MAX_JOBS];
+} job_plan;
 
 static ims_status check_geometry(const jpg_image *img, ims_err *err) {
   if (!img || img->n_comp < 1 || img->n_comp > 4) return ims_fail(err, IMS_E_ARG, "jcm: bad component count");
   for (unsigned c = 0; c < img->n_comp; c++) {
     const jpg_component *k = &img->comp[c];
     size_t n;
-    if (k->v < 1 || k->v > 4 || k->h < 1 || k->h > 4)
-      return ims_fail(err, IMS_E_ARG, "jcm: component %u: bad sampling factors", c);
     if (!ims_mul_size(k->w_blocks, k->h_blocks, &n) || !ims_mul_size(n, 64 * sizeof(int16_t), &n))
       return ims_fail(err, IMS_E_LIMIT, "jcm: component %u: too many blocks", c);
     if (n && !k->coef) return ims_fail(err, IMS_E_ARG, "jcm: component %u: no coefficient array", c);
@@ -47,59 +49,47 @@ static ims_status check_geometry(const jpg_image *img, ims_err *err) {
   return IMS_OK;
 }
 
-static band_plan make_plan(const jpg_image *img) {
-  uint64_t n_units = 0, total = 0;
+static void make_plan(const jpg_image *img, job_plan *p) {
+  p->n_jobs = 0;
   for (unsigned c = 0; c < img->n_comp; c++) {
-    uint32_t vd = vdiv(img, c);
-    uint64_t u = ((uint64_t)img->comp[c].h_blocks + vd - 1) / vd;
-    if (u > n_units) n_units = u;
-    total += (uint64_t)img->comp[c].w_blocks * img->comp[c].h_blocks;
+    uint64_t h = img->comp[c].h_blocks;
+    uint64_t nb = (uint64_t)img->comp[c].w_blocks * h / JCM_BAND_BLOCKS;
+    if (nb > JCM_MAX_BANDS) nb = JCM_MAX_BANDS;
+    if (nb > h) nb = h;
+    if (nb < 1) nb = 1;
+    uint64_t per = h ? (h + nb - 1) / nb : 1;
+    p->rows_per_band[c] = (uint32_t)per; /* <= h_blocks or 1 */
+    uint64_t r = 0;
+    do {
+      uint64_t z = r + per < h ? r + per : h;
+      p->comp[p->n_jobs] = (uint8_t)c;
+      p->row0[p->n_jobs] = (uint32_t)r;
+      p->row1[p->n_jobs] = (uint32_t)z;
+      p->n_jobs++;
+      r = z;
+    } while (r < h);
   }
-  uint64_t nb = total / JCM_BAND_BLOCKS;
-  if (nb > JCM_MAX_BANDS) nb = JCM_MAX_BANDS;
-  if (nb > n_units) nb = n_units;
-  if (nb < 1) nb = 1;
-  uint64_t upb = n_units ? (n_units + nb - 1) / nb : 1;
-  band_plan p;
-  p.units_per_band = (uint32_t)upb; /* <= h_blocks, a uint32 */
-  p.n_bands = n_units ? (uint32_t)((n_units + upb - 1) / upb) : 1u;
-  return p;
-}
-
-static void band_rows(const jpg_image *img, const band_plan *p, uint32_t b, unsigned c, uint32_t *r0,
-                      uint32_t *r1) {
-  uint64_t per = (uint64_t)p->units_per_band * vdiv(img, c);
-  uint64_t h = img->comp[c].h_blocks;
-  uint64_t a = (uint64_t)b * per, z = a + per;
-  *r0 = (uint32_t)(a < h ? a : h);
-  *r1 = (uint32_t)(z < h ? z : h);
 }
 
 /* ---------------------------------------------------------------- encoder */
 
 typedef struct enc_job {
   const jpg_image *img;
-  band_plan plan;
-  ac_enc *bands;     /* n_bands encoders, their bytes the result */
-  ims_status *st;    /* per band */
+  job_plan plan;
+  ac_enc bands[JCM_MAX_JOBS]; /* one encoder per job, its bytes the result */
+  ims_status st[JCM_MAX_JOBS];
 } enc_job;
 
 static void encode_band(void *ctx, size_t b) {
   enc_job *j = ctx;
   ac_enc *e = &j->bands[b];
-  ac_enc_init(e, JCM_MAX_BAND_BYTES);
   jcm_ctx *m = malloc(sizeof *m);
   if (!m) {
     j->st[b] = IMS_E_NOMEM;
     return;
   }
-  ims_status st = IMS_OK;
-  for (unsigned c = 0; c < j->img->n_comp && !st; c++) {
-    uint32_t r0, r1;
-    band_rows(j->img, &j->plan, (uint32_t)b, c, &r0, &r1);
-    jcm_ctx_init(m);
-    st = jcm_encode_rows(j->img, c, r0, r1, m, e);
-  }
+  jcm_ctx_init(m);
+  ims_status st = jcm_encode_rows(j->img, j->plan.comp[b], j->plan.row0[b], j->plan.row1[b], m, e);
   free(m);
   if (!st) st = ac_enc_finish(e);
   j->st[b] = st;
@@ -109,24 +99,24 @@ ims_status jcm_encode(const jpg_image *img, const jpg_image *ref, unsigned threa
   (void)ref; /* issue #4: the reference image's coefficients join the contexts */
   ims_status st = check_geometry(img, err);
   if (st) return st;
-  enc_job j;
-  j.img = img;
-  j.plan = make_plan(img);
-  j.bands = calloc(j.plan.n_bands, sizeof *j.bands);
-  j.st = calloc(j.plan.n_bands, sizeof *j.st);
-  if (!j.bands || !j.st) {
-    st = ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
-    goto done;
+  enc_job *jp = malloc(sizeof *jp);
+  if (!jp) return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
+  enc_job *const j = jp;
+  j->img = img;
+  make_plan(img, &j->plan);
+  for (uint32_t b = 0; b < j->plan.n_jobs; b++) {
+    ac_enc_init(&j->bands[b], JCM_MAX_JOB_BYTES);
+    j->st[b] = IMS_OK;
   }
   if (threads == 0) threads = pool_cores();
-  st = pool_run(threads, j.plan.n_bands, encode_band, &j);
+  st = pool_run(threads, j->plan.n_jobs, encode_band, j);
   if (st) {
     st = ims_fail(err, st, "jcm: cannot start threads");
     goto done;
   }
-  for (uint32_t b = 0; b < j.plan.n_bands; b++) {
-    if (j.st[b]) {
-      st = ims_fail(err, j.st[b], "jcm: band %u: %s", b, ims_strerror(j.st[b]));
+  for (uint32_t b = 0; b < j->plan.n_jobs; b++) {
+    if (j->st[b]) {
+      st = ims_fail(err, j->st[b], "jcm: band %u: %s", b, ims_strerror(j->st[b]));
       goto done;
     }
   }
@@ -135,17 +125,15 @@ ims_status jcm_encode(const jpg_image *img, const jpg_image *ref, unsigned threa
   for (unsigned c = 0; c < img->n_comp && !st; c++) {
     st = buf_append_u32le(out, img->comp[c].w_blocks);
     if (!st) st = buf_append_u32le(out, img->comp[c].h_blocks);
+    if (!st) st = buf_append_u32le(out, j->plan.rows_per_band[c]);
   }
-  if (!st) st = buf_append_u32le(out, j.plan.units_per_band);
-  if (!st) st = buf_append_u32le(out, j.plan.n_bands);
-  for (uint32_t b = 0; b < j.plan.n_bands && !st; b++) st = buf_append_u32le(out, (uint32_t)j.bands[b].len);
-  for (uint32_t b = 0; b < j.plan.n_bands && !st; b++) st = buf_append(out, j.bands[b].out, j.bands[b].len);
+  if (!st) st = buf_append_u32le(out, j->plan.n_jobs);
+  for (uint32_t b = 0; b < j->plan.n_jobs && !st; b++) st = buf_append_u32le(out, (uint32_t)j->bands[b].len);
+  for (uint32_t b = 0; b < j->plan.n_jobs && !st; b++) st = buf_append(out, j->bands[b].out, j->bands[b].len);
   if (st) st = ims_fail(err, st, "jcm: output: %s", ims_strerror(st));
 done:
-  if (j.bands)
-    for (uint32_t b = 0; b < j.plan.n_bands; b++) ac_enc_free(&j.bands[b]);
-  free(j.bands);
-  free(j.st);
+  for (uint32_t b = 0; b < j->plan.n_jobs; b++) ac_enc_free(&j->bands[b]);
+  free(jp);
   return st;
 }
 
@@ -153,10 +141,10 @@ done:
 
 typedef struct dec_job {
   jpg_image *img;
-  band_plan plan;
-  const uint8_t **data; /* per band */
-  size_t *len;
-  ims_status *st;
+  job_plan plan;
+  const uint8_t *data[JCM_MAX_JOBS];
+  size_t len[JCM_MAX_JOBS];
+  ims_status st[JCM_MAX_JOBS];
 } dec_job;
 
 static void decode_band(void *ctx, size_t b) {
@@ -169,13 +157,8 @@ static void decode_band(void *ctx, size_t b) {
   ac_dec d;
   ac_dec_init(&d, j->data[b], j->len[b]);
   bool bad = false;
-  ims_status st = IMS_OK;
-  for (unsigned c = 0; c < j->img->n_comp && !st; c++) {
-    uint32_t r0, r1;
-    band_rows(j->img, &j->plan, (uint32_t)b, c, &r0, &r1);
-    jcm_ctx_init(m);
-    st = jcm_decode_rows(j->img, c, r0, r1, m, &d, &bad);
-  }
+  jcm_ctx_init(m);
+  ims_status st = jcm_decode_rows(j->img, j->plan.comp[b], j->plan.row0[b], j->plan.row1[b], m, &d, &bad);
   free(m);
   if (!st && (bad || !ac_dec_ok(&d))) st = IMS_E_CORRUPT;
   j->st[b] = st;
@@ -193,24 +176,29 @@ ims_status jcm_decode(const uint8_t *data, size_t len, jpg_image *img, const jpg
   if (ver != JCM_VERSION)
     return ims_fail(err, ver > JCM_VERSION ? IMS_E_VERSION : IMS_E_CORRUPT, "jcm: unknown stream version %u", ver);
   if (nc != img->n_comp) return ims_fail(err, IMS_E_CORRUPT, "jcm: component count differs from the image");
+  dec_job *jp = malloc(sizeof *jp);
+  if (!jp) return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
+  dec_job *const j = jp;
+  j->img = img;
+  make_plan(img, &j->plan);
   for (unsigned c = 0; c < nc; c++) {
-    uint32_t w, h;
-    if (!rd_u32le(&r, &w) || !rd_u32le(&r, &h)) return ims_fail(err, IMS_E_CORRUPT, "jcm: stream truncated");
-    if (w != img->comp[c].w_blocks || h != img->comp[c].h_blocks)
-      return ims_fail(err, IMS_E_CORRUPT, "jcm: component %u: geometry differs from the image", c);
+    uint32_t w, h, rpb;
+    if (!rd_u32le(&r, &w) || !rd_u32le(&r, &h) || !rd_u32le(&r, &rpb)) {
+      st = ims_fail(err, IMS_E_CORRUPT, "jcm: stream truncated");
+      goto done;
+    }
+    if (w != img->comp[c].w_blocks || h != img->comp[c].h_blocks || rpb != j->plan.rows_per_band[c]) {
+      st = ims_fail(err, IMS_E_CORRUPT, "jcm: component %u: geometry or bands differ from the image's", c);
+      goto done;
+    }
   }
-  dec_job j;
-  j.img = img;
-  j.plan = make_plan(img);
-  uint32_t upb, nb;
-  if (!rd_u32le(&r, &upb) || !rd_u32le(&r, &nb)) return ims_fail(err, IMS_E_CORRUPT, "jcm: stream truncated");
-  if (upb != j.plan.units_per_band || nb != j.plan.n_bands)
-    return ims_fail(err, IMS_E_CORRUPT, "jcm: band layout differs from the image's");
-  j.data = calloc(nb, sizeof *j.data);
-  j.len = calloc(nb, sizeof *j.len);
-  j.st = calloc(nb, sizeof *j.st);
-  if (!j.data || !j.len || !j.st) {
-    st = ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
+  uint32_t nb;
+  if (!rd_u32le(&r, &nb)) {
+    st = ims_fail(err, IMS_E_CORRUPT, "jcm: stream truncated");
+    goto done;
+  }
+  if (nb != j->plan.n_jobs) {
+    st = ims_fail(err, IMS_E_CORRUPT, "jcm: band count differs from the image's");
     goto done;
   }
   for (uint32_t b = 0; b < nb; b++) {
@@ -219,10 +207,10 @@ ims_status jcm_decode(const uint8_t *data, size_t len, jpg_image *img, const jpg
       st = ims_fail(err, IMS_E_CORRUPT, "jcm: stream truncated");
       goto done;
     }
-    j.len[b] = n;
+    j->len[b] = n;
   }
   for (uint32_t b = 0; b < nb; b++) {
-    if (!rd_bytes(&r, j.len[b], &j.data[b])) {
+    if (!rd_bytes(&r, j->len[b], &j->data[b])) {
       st = ims_fail(err, IMS_E_CORRUPT, "jcm: band %u: truncated", b);
       goto done;
     }
@@ -232,21 +220,19 @@ ims_status jcm_decode(const uint8_t *data, size_t len, jpg_image *img, const jpg
     goto done;
   }
   if (threads == 0) threads = pool_cores();
-  st = pool_run(threads, nb, decode_band, &j);
+  st = pool_run(threads, nb, decode_band, j);
   if (st) {
     st = ims_fail(err, st, "jcm: cannot start threads");
     goto done;
   }
   for (uint32_t b = 0; b < nb; b++) {
-    if (j.st[b]) {
-      st = j.st[b] == IMS_E_CORRUPT ? ims_fail(err, IMS_E_CORRUPT, "jcm: band %u: corrupt data", b)
-                                    : ims_fail(err, j.st[b], "jcm: band %u: %s", b, ims_strerror(j.st[b]));
+    if (j->st[b]) {
+      st = j->st[b] == IMS_E_CORRUPT ? ims_fail(err, IMS_E_CORRUPT, "jcm: band %u: corrupt data", b)
+                                     : ims_fail(err, j->st[b], "jcm: band %u: %s", b, ims_strerror(j->st[b]));
       goto done;
     }
   }
 done:
-  free(j.data);
-  free(j.len);
-  free(j.st);
+  free(jp);
   return st;
 }

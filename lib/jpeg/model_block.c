@@ -225,6 +225,7 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
                                           jcm_ctx *m, ac_enc *e, ac_dec *d, bool enc, bool *bad) {
   const jpg_component *c = &img->comp[comp];
   const size_t w = c->w_blocks;
+  if (w == 0 || row0 >= row1) return IMS_OK;
   int32_t qn[64];
   for (int i = 0; i < 64; i++) {
     uint16_t q = img->qt[c->tq & 3][nat_to_zz[i]];
