@@ -18,6 +18,7 @@ typedef struct dctx {
   ims_err *err;
   uint8_t *u;     /* unstuffed segment + JPG_UPAD zeros */
   size_t u_len;   /* valid bytes */
+  size_t u_dirty; /* u[u_dirty..] are zero */
   size_t pos;     /* bit position */
   uint32_t scan_no;
   uint64_t seg_no; /* global restart segment number */
@@ -317,7 +318,10 @@ static size_t unstuff(dctx *d, const uint8_t *data, size_t len, size_t start) {
     i = j + 2;
   }
   d->u_len = o;
-  memset(d->u + o, 0, JPG_UPAD);
+  /* Bytes at and after u_dirty are still zero (calloc); the decoder reads at most JPG_UPAD
+   * bytes past the data. */
+  if (d->u_dirty > o) memset(d->u + o, 0, d->u_dirty - o < JPG_UPAD ? d->u_dirty - o : JPG_UPAD);
+  else d->u_dirty = o;
   return i;
 }
 
@@ -458,7 +462,7 @@ ims_status jpg_decode(const uint8_t *data, size_t len, const jpg_limits *lim, jp
   img = calloc(1, sizeof *img);
   h = malloc(sizeof *h);
   size_t ucap;
-  if (!img || !h || !ims_add_size(len, JPG_UPAD + 8, &ucap) || !(d.u = malloc(ucap)) ||
+  if (!img || !h || !ims_add_size(len, JPG_UPAD + 8, &ucap) || !(d.u = calloc(ucap, 1)) ||
       !(img->side = jpg_side_new())) {
     st = ims_fail(err, IMS_E_NOMEM, "out of memory");
     goto fail;
