@@ -165,7 +165,8 @@ static ims_status recover(arc_in *in, ims_err *err) {
   }
   for (size_t i = 0; i < n_fb; i++) {
     const arc_block_header *b = &fb[i].h;
-    if (b->type != ARC_BLOCK_DATA || b->content >= in->index.n_contents) continue;
+    /* raw_len is bounded as in an index (arc_index_parse), so that sizes cannot wrap */
+    if (b->type != ARC_BLOCK_DATA || b->content >= in->index.n_contents || b->raw_len > ARC_MAX_BLOCK_RAW) continue;
     arc_content *c = &in->index.contents[b->content];
     if (b->chunk != c->n_blocks) continue; /* a gap before it: the content is incomplete */
     if (c->n_blocks > 0 && c->first_block + c->n_blocks != in->index.n_blocks) continue;

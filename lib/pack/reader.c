@@ -40,8 +40,10 @@ static ims_status derive(ims_reader *r) {
     r->first_entry[c] = -1;
     const arc_content *ct = &ix->contents[c];
     uint64_t sum = 0;
-    for (uint32_t b = 0; b < ct->n_blocks; b++) sum += ix->blocks[ct->first_block + b].raw_len;
-    r->complete[c] = sum == ct->size && codec_by_id(ct->codec) != NULL;
+    bool wrapped = false;
+    for (uint32_t b = 0; b < ct->n_blocks; b++)
+      if (!ims_add_u64(sum, ix->blocks[ct->first_block + b].raw_len, &sum)) wrapped = true;
+    r->complete[c] = !wrapped && sum == ct->size && codec_by_id(ct->codec) != NULL;
   }
   /* A content is usable only when its reference chain is (refs point backwards). */
   for (uint32_t c = 0; c < ix->n_contents; c++)
@@ -181,7 +183,14 @@ static ims_status decode_one(const ims_reader *r, uint32_t c, const uint8_t *ref
     goto done;
   }
   for (uint32_t b = 0; b < ct->n_blocks; b++) {
-    size_t raw = (size_t)ix->blocks[ct->first_block + b].raw_len;
+    uint64_t raw64 = ix->blocks[ct->first_block + b].raw_len;
+    /* The writer makes no block larger than a chunk or a whole member: a larger claim is
+     * refused before anything is allocated for it. */
+    if (raw64 > PACK_CHUNK && raw64 > r->opt.max_member_bytes) {
+      st = ims_fail(err, IMS_E_LIMIT, "block of %llu bytes is over the member limit", (unsigned long long)raw64);
+      goto done;
+    }
+    size_t raw = (size_t)raw64;
     uint8_t *d = realloc(dst, raw ? raw : 1);
     if (!d) {
       st = ims_fail(err, IMS_E_NOMEM, "out of memory (%zu bytes)", raw);

@@ -19,6 +19,7 @@
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/mem.h"
+#include "imgstash.h"
 #include "pack/pack.h"
 
 /* ------------------------------------------------------------------ format.c */
@@ -841,6 +842,69 @@ static void test_arcfile(void) {
   rmdir(dir);
 }
 
+/* A damaged archive whose recovered blocks claim raw sizes that wrap around to the
+ * content's size (2 x 2^63 = 0 for a zero-byte file), or that are far over any block the
+ * writer makes: the reader must refuse or ignore them, never try to allocate them. */
+static void test_hostile_raw_sizes(void) {
+  const char *tmp = getenv("IMS_TMP");
+  char path[600];
+  snprintf(path, sizeof path, "%s/test_archive_raw.%ld.ims", tmp && *tmp ? tmp : "/tmp", (long)getpid());
+  static const struct {
+    uint64_t size;     /* the content's size in the manifest */
+    uint64_t raw[2];   /* raw_len of its two blocks */
+  } cases[] = {
+      {0, {1ull << 63, 1ull << 63}},                          /* wraps to 0 */
+      {(uint64_t)3 << 30, {(uint64_t)3 << 30, 0}},            /* one 3 GiB block */
+      {(uint64_t)1 << 31, {(uint64_t)1 << 30, (uint64_t)1 << 30}}, /* 1 GiB blocks, over the member limit */
+  };
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    arc_index ix;
+    arc_index_init(&ix);
+    arc_content ct;
+    memset(&ct, 0, sizeof ct);
+    ct.size = cases[k].size;
+    ct.ref = ARC_NO_REF;
+    ct.codec = 1;
+    uint32_t num;
+    static char name[] = "f";
+    REQUIRE(arc_index_add_content(&ix, &ct, &num) == IMS_OK);
+    arc_entry e = {.type = IMS_ENTRY_FILE, .mode = 0644, .content = 0, .path = name};
+    REQUIRE(arc_index_add_entry(&ix, &e) == IMS_OK);
+    ims_err err;
+    arc_out *o;
+    REQUIRE(arc_out_open(path, &o, &err) == IMS_OK);
+    uint64_t seg = arc_out_pos(o);
+    REQUIRE(arc_out_meta(o, ARC_BLOCK_MANIFEST, &ix, NULL, &err) == IMS_OK);
+    /* a zstd frame of a few zero bytes, whatever size is claimed */
+    static const uint8_t payload[] = {0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x58, 0x11, 0x00, 0x00, 0x00};
+    for (uint32_t c = 0; c < 2; c++) {
+      if (c == 1 && cases[k].raw[1] == 0) break;
+      arc_block_header bh = {.type = ARC_BLOCK_DATA, .codec = 1, .content = 0, .chunk = c,
+                             .payload_len = sizeof payload, .raw_len = cases[k].raw[c]};
+      REQUIRE(arc_out_block(o, &bh, payload, NULL, &err) == IMS_OK);
+    }
+    arc_blockref fake = {seg, 0, 0}; /* no index: the footer points at the manifest, so recovery runs */
+    fake.block_len = arc_out_pos(o) - seg;
+    REQUIRE(arc_out_commit(o, &fake, seg, &err) == IMS_OK);
+    arc_out_close(o);
+    arc_index_free(&ix);
+
+    ims_options opt;
+    REQUIRE(ims_options_init(&opt, IMS_VERSION_NUMBER) == IMS_OK);
+    opt.max_member_bytes = 1 << 20;
+    ims_reader *r;
+    REQUIRE(ims_reader_open(path, &opt, &r) == IMS_OK);
+    CHECK(ims_reader_damaged(r));
+    CHECK(ims_reader_count(r) == 1);
+    uint64_t n = 0;
+    ims_status st = ims_reader_extract(r, 0, NULL, &n);
+    CHECK(st != IMS_OK || cases[k].size == 0);
+    CHECK(ims_reader_errmsg(r) != NULL);
+    ims_reader_close(r);
+    unlink(path);
+  }
+}
+
 int main(void) {
   test_file_header();
   test_block_header();
@@ -855,5 +919,6 @@ int main(void) {
   test_err();
   test_names();
   test_arcfile();
+  test_hostile_raw_sizes();
   return check_done("test_archive");
 }
