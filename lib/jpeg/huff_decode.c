@@ -288,15 +288,25 @@ static ims_status dec_ac_refine(dctx *d, const jpg_huff *ac, int16_t *blk, const
       return IMS_OK;
     }
   }
-  /* Inside an EOB run: correction bits for the nonzero coefficients left. */
-  unsigned nbits = 0;
+  /* Inside an EOB run: correction bits for the nonzero coefficients left (at most 63, read
+   * from one window refilled every 56 bits). */
+  unsigned nbits = 0, used = 0;
+  uint64_t w = peek(d);
   for (; k <= sc->se; k++) {
     int16_t *c = &blk[k];
     if (*c != 0) {
+      if (used == 56) {
+        d->pos += used;
+        w = peek(d);
+        used = 0;
+      }
       nbits++;
-      if (get_bits(d, 1)) *c = (int16_t)(*c + (*c >= 0 ? p1 : m1));
+      if (w >> 63) *c = (int16_t)(*c + (*c >= 0 ? p1 : m1));
+      w <<= 1;
+      used++;
     }
   }
+  d->pos += used;
   d->eobrun--;
   return after_tail(d, bidx, nbits, last_in_seg);
 }
