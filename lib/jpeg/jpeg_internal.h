@@ -16,7 +16,13 @@
  * - progressive EOB runs (jpg_eobx): the canonical encoder (libjpeg's jcphuff.c) extends a
  *   run until a block needs a symbol, the run reaches 0x7FFF, or (refinement scans) more
  *   than 937 correction bits are buffered; a record toggles that decision after one block,
- *   or (run != 0) flushes a run of that length at the end of a restart segment.
+ *   or (run != 0) flushes a run of that length at the end of a restart segment (a run
+ *   coded longer than the blocks left).
+ *
+ * Forms that cannot be rebuilt are refused with IMS_E_UNSUPPORTED instead: a zero run (ZRL)
+ * not followed by a coefficient, an EOB-run symbol in a sequential scan, the later code of
+ * a symbol listed twice in a DHT, progressive scans that repeat or skip bits of a
+ * coefficient, coefficients out of the int16 range after the point transform.
  *
  * Invariants of jpg_side: n_chunks == n_scans + 1; chunk_end[] is non-decreasing (only the
  * last chunk may be empty) and chunk_end[n_chunks-1] == hdr_len; segx is sorted by seg and
