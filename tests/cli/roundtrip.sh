@@ -38,6 +38,14 @@ ln -s /etc/hostname "$t/abs link"
 ln -s 'no/such/target' "$t/dangling"
 ln -s sub "$t/link to folder"
 ln -s '../../outside' "$t/sub/up"
+# similar JPEGs (the JPEG codec and its references must not depend on the thread count either)
+if command -v ffmpeg >/dev/null; then
+  mkdir "$t/jpg"
+  ffmpeg -v error -f lavfi -i testsrc=size=160x120:rate=5 -frames:v 4 -q:v 3 "$t/jpg/f%d.jpg" ||
+    fail "ffmpeg could not make test JPEGs"
+else
+  fail "ffmpeg is missing (scripts/install-deps.sh installs it)"
+fi
 # modes
 chmod 0600 "$t/one byte"
 chmod 0755 "$t/sub/text"
@@ -165,6 +173,7 @@ check "stats: archive_bytes is the file size" grep -qF "\"archive_bytes\":$(stat
 check "stats: not damaged" grep -qF '"damaged":false' <<<"$j"
 check "stats: the random file is stored raw" grep -qF '"raw":{"contents":' <<<"$j"
 check "stats: the text is stored with zstd" grep -qF '"zstd":{"contents":' <<<"$j"
+check "stats: 4 JPEG contents" grep -qF '"jpeg":{"contents":4,' <<<"$j"
 ims stats "$A"
 expect_rc 0 stats
 check "stats: identical files line" grep -qE '^identical +3 files stored once, 600.0 kB saved$' "$OUT"
