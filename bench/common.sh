@@ -43,6 +43,16 @@ all_jpeg() {
   echo 1
 }
 
+# The source tree the measured binary was built from (CMake's source folder, found through
+# the CMakeCache.txt beside the binary), else this repository; and its short commit.
+bench_src_tree() {
+  local cache home=""
+  cache=$(dirname "$IMGSTASH")/CMakeCache.txt
+  if [ -f "$cache" ]; then home=$(sed -n 's/^CMAKE_HOME_DIRECTORY:[A-Z]*=//p' "$cache"); fi
+  if [ -n "$home" ] && [ -d "$home" ]; then echo "$home"; else echo "$bench_root"; fi
+}
+bench_commit() { git -C "$(bench_src_tree)" rev-parse --short HEAD 2>/dev/null || echo unknown; }
+
 # The header every result file starts with: machine, commit, compiler, tools.
 bench_header() {
   local title=$1 cache=$bench_root/build/CMakeCache.txt cc=unknown flags=unknown commit dirty=""
@@ -56,13 +66,15 @@ bench_header() {
     flags="$bt: $(sed -n 's/^CMAKE_C_FLAGS:[A-Z]*=//p' "$cache") $(sed -n "s/^CMAKE_C_FLAGS_${bt^^}:[A-Z]*=//p" "$cache")"
     cc="$cc ($("$cc" --version 2>/dev/null | head -1))"
   fi
-  commit=$(git -C "$bench_root" rev-parse --short HEAD 2>/dev/null || echo unknown)
-  if [ -n "$(git -C "$bench_root" status --porcelain --untracked-files=no -- lib include cli 2>/dev/null)" ]; then
+  local srcdir
+  srcdir=$(bench_src_tree)
+  commit=$(bench_commit)
+  if [ -n "$(git -C "$srcdir" status --porcelain --untracked-files=no -- lib include cli 2>/dev/null)" ]; then
     dirty=" (+ uncommitted changes in lib/, include/ or cli/)"
   fi
   echo "# $title"
   echo "# date      $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-  echo "# commit    $commit$dirty  $(git -C "$bench_root" log -1 --format=%s 2>/dev/null | cut -c1-70)"
+  echo "# commit    $commit$dirty  $(git -C "$srcdir" log -1 --format=%s 2>/dev/null | cut -c1-70)"
   echo "# imgstash  $IMGSTASH ($("$IMGSTASH" --version 2>/dev/null || echo '?'))"
   echo "# compiler  $cc"
   echo "# flags     $flags"

@@ -14,6 +14,8 @@
 #
 # Lepton is optional (see bench/common.sh: $PEERS_DIR/bin/lepton, default /tmp/peers, or
 # PATH); without it only the imgstash columns are filled.
+# The output is also written to bench/results/<date>-<commit>-jpeg-per-image-<folder>.txt
+# (BENCH_SAVE=0: not).
 set -euo pipefail
 
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -22,6 +24,11 @@ src=${1:-$bench_root/../shared/corpus/photos}
 src=$(cd "$src" && pwd)
 LEPTON=$(find_peer lepton)
 [ -x "$IMGSTASH" ] || { echo "jpeg_per_image.sh: $IMGSTASH is missing; build it with 'make'" >&2; exit 1; }
+
+if [ "${BENCH_SAVE:-1}" = 1 ]; then
+  mkdir -p "$bench_root/bench/results"
+  exec > >(tee "$bench_root/bench/results/$(date -u +%Y-%m-%d)-$(bench_commit)-jpeg-per-image-$(basename "$src").txt")
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ims-perimg.XXXXXX")
 trap 'rm -rf "$work"' EXIT

@@ -57,7 +57,7 @@ fi
 
 if [ "$BENCH_SAVE" = 1 ]; then
   mkdir -p "$bench_root/bench/results"
-  result_file=$bench_root/bench/results/$(date -u +%Y-%m-%d)-$(git -C "$bench_root" rev-parse --short HEAD 2>/dev/null || echo unknown).txt
+  result_file=$bench_root/bench/results/$(date -u +%Y-%m-%d)-$(bench_commit).txt
   exec > >(tee "$result_file")
 fi
 
