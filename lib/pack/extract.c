@@ -108,7 +108,9 @@ static ims_status put_entry(ims_reader *r, uint64_t i, int dirfd, const uint8_t 
     } else if (fstatat(dir, leaf, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(sb.st_mode)) {
       st = ims_fail(err, IMS_E_UNSAFE_PATH, "exists and is not a folder: refused");
     } else {
-      (void)fchmodat(dir, leaf, 0700 | e->mode, 0); /* the real mode comes in ims_reader_fix_dir_times */
+      /* Writable while its entries are created; the real mode comes in ims_reader_fix_dir_times. */
+      if (fchmodat(dir, leaf, 0700 | e->mode, 0) != 0)
+        st = ims_fail(err, IMS_E_IO, "cannot set the folder's mode: %s", strerror(errno));
     }
   } else if (e->type == IMS_ENTRY_SYMLINK) {
     clear_leaf(dir, leaf);
