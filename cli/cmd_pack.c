@@ -26,6 +26,10 @@ static const char help_text[] =
     "                         same for any N\n"
     "  -l, --level N          zstd level 1..22 for contents that are not images (default 19)\n"
     "      --no-jpeg          store JPEG files with zstd instead of the JPEG codec\n"
+    "      --key-interval N   similar JPEGs are coded against an earlier one, with a key\n"
+    "                         image (coded alone) at least every N images of a chain, so\n"
+    "                         reading one image decodes at most N (1..4096, default 32;\n"
+    "                         1: every image alone)\n"
     "  -q, --quiet            print errors only\n"
     "  -v, --verbose          also name every file as it is added\n"
     "  -h, --help             this help\n"
@@ -167,7 +171,7 @@ int cmd_pack(cli *c, int argc, char **argv) {
       {"threads", required_argument, NULL, 'j'}, {"level", required_argument, NULL, 'l'},
       {"no-jpeg", no_argument, NULL, 'J'},      {"quiet", no_argument, NULL, 'q'},
       {"verbose", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0}};
+      {"key-interval", required_argument, NULL, 'K'}, {NULL, 0, NULL, 0}};
   ims_options o;
   if (ims_options_init(&o, IMS_VERSION_NUMBER) != IMS_OK) return EXIT_DATA;
   const char *out = NULL;
@@ -197,6 +201,10 @@ int cmd_pack(cli *c, int argc, char **argv) {
       o.zstd_level = (int)v;
       break;
     case 'J': o.jpeg = 0; break;
+    case 'K':
+      if (!cli_parse_uint(c, "--key-interval", optarg, 1, 4096, &v)) return usage_hint(c);
+      o.key_interval = (uint32_t)v;
+      break;
     case 'q': c->verbosity = 0; break;
     case 'v': c->verbosity++; break;
     case 'h': fputs(help_text, stdout); return EXIT_OK;
