@@ -10,8 +10,16 @@
 
 #define JPEG_CODEC_VERSION 1
 
-static jpg_limits limits_of(const codec_env *env) {
-  jpg_limits l = {env->max_pixels, env->max_scans, env->max_bytes};
+/* Limits for a JPEG file of file_len bytes. Besides the configured caps, the pixel count
+ * is bounded by the file size (JPEG_MAX_PX_PER_BYTE), so a tiny hostile file cannot make us
+ * allocate and decode a huge image; a legitimate file past it falls back to zstd. */
+#define JPEG_MAX_PX_PER_BYTE 16384u
+#define JPEG_MIN_PX_CAP ((uint64_t)1 << 24)
+static jpg_limits limits_of(const codec_env *env, size_t file_len) {
+  uint64_t cap = (uint64_t)file_len > (UINT64_MAX - JPEG_MIN_PX_CAP) / JPEG_MAX_PX_PER_BYTE
+                     ? UINT64_MAX
+                     : (uint64_t)file_len * JPEG_MAX_PX_PER_BYTE + JPEG_MIN_PX_CAP;
+  jpg_limits l = {env->max_pixels < cap ? env->max_pixels : cap, env->max_scans, env->max_bytes};
   return l;
 }
 
@@ -21,7 +29,7 @@ static ims_status jpeg_encode(const codec_env *env, const uint8_t *src, size_t l
    * against a reference; until then no payload depends on one. */
   (void)ref, (void)ref_len;
   *used_ref = false;
-  jpg_limits lim = limits_of(env);
+  jpg_limits lim = limits_of(env, len);
   jpg_image *img = NULL;
   buf side, zside;
   buf_init(&side, SIZE_MAX);
@@ -60,7 +68,7 @@ static ims_status jpeg_decode(const codec_env *env, const uint8_t *payload, size
   unsigned long long side_len = ZSTD_getFrameContentSize(z, zlen);
   if (side_len == ZSTD_CONTENTSIZE_ERROR || side_len == ZSTD_CONTENTSIZE_UNKNOWN || side_len > dst_len + 4096)
     return ims_fail(err, IMS_E_CORRUPT, "jpeg: bad side information");
-  jpg_limits lim = limits_of(env);
+  jpg_limits lim = limits_of(env, dst_len);
   jpg_image *img = NULL;
   buf side, out;
   buf_init(&side, SIZE_MAX);
