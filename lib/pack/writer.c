@@ -198,7 +198,10 @@ static ims_status scan_file(ims_writer *w, w_entry *e, const char *fs_path) {
   if (whole.max && whole.len == total) {
     sim_sig sig;
     ims_err serr;
-    if (sim_sig_from_jpeg(whole.p, whole.len, w->opt.max_pixels, w->opt.max_scans, &sig, &serr) == IMS_OK &&
+    /* Same pixel cap relative to the file size as the JPEG codec's (lib/codec/jpeg.c). */
+    uint64_t px_cap = (uint64_t)whole.len * 16384u + ((uint64_t)1 << 24);
+    if (px_cap > w->opt.max_pixels) px_cap = w->opt.max_pixels;
+    if (sim_sig_from_jpeg(whole.p, whole.len, px_cap, w->opt.max_scans, &sig, &serr) == IMS_OK &&
         (e->sig = malloc(sizeof sig)) != NULL)
       *e->sig = sig;
   }
