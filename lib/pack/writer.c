@@ -716,7 +716,9 @@ static ims_status code_contents(ims_writer *w, w_content *wc, arc_index *ix) {
         off = 0;
       }
     }
-    ctx.env.threads = 1;
+    /* Spare threads go inside the jobs (the JPEG model codes bands in parallel); the output
+     * does not depend on it. */
+    ctx.env.threads = n_jobs < w->opt.threads ? w->opt.threads / (unsigned)n_jobs : 1;
     (void)pool_run(w->opt.threads, n_jobs, run_job, &ctx);
     st = write_batch(w, wc, ix, jobs, n_jobs, &files_done);
     bytes_done += bytes;
