@@ -43,7 +43,8 @@ static ims_status read_block_at(const arc_in *in, uint64_t off, uint64_t limit, 
                     (unsigned long long)off);
   if (h->payload_len > SIZE_MAX) return ims_fail(err, IMS_E_LIMIT, "block too large");
   payload->len = 0;
-  if ((st = buf_reserve(payload, (size_t)h->payload_len)) != IMS_OK)
+  /* At least one byte, so that an empty payload reaches a codec as a valid pointer, not NULL. */
+  if ((st = buf_reserve(payload, h->payload_len ? (size_t)h->payload_len : 1)) != IMS_OK)
     return ims_fail(err, st, "block at offset %#llx: payload of %llu bytes: %s", (unsigned long long)off,
                     (unsigned long long)h->payload_len, ims_strerror(st));
   if ((st = pread_all(in->fd, payload->p, (size_t)h->payload_len, off + ARC_BLOCK_HEADER_LEN, err)) != IMS_OK)
