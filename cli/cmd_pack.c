@@ -2,6 +2,7 @@
  * code and verify everything, report what was skipped. */
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,38 @@ static const char help_text[] =
     "An input that cannot be read is named on standard error and skipped; the rest is\n"
     "still archived, and the exit status is 1. Exit status 2: usage error.\n";
 
+/* The temporary archive, removed if the program is interrupted or killed (SIGINT, SIGTERM,
+ * SIGHUP). A signal handler can only reach file-scope state; this is the CLI's one such
+ * variable, written before the handlers are installed and cleared before the file is
+ * renamed or removed by the library. unlink() is async-signal-safe. */
+static char pack_temp_path[4096];
+static volatile sig_atomic_t pack_temp_set;
+
+static void on_fatal_signal(int sig) {
+  if (pack_temp_set) (void)unlink(pack_temp_path);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+static void guard_temp(const char *path) {
+  if (!path || strlen(path) >= sizeof pack_temp_path) return;
+  memcpy(pack_temp_path, path, strlen(path) + 1);
+  pack_temp_set = 1;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_fatal_signal;
+  sigemptyset(&sa.sa_mask);
+  const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+    struct sigaction old;
+    /* Keep an inherited "ignore" (nohup, background jobs). */
+    if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN) continue;
+    (void)sigaction(sigs[i], &sa, NULL);
+  }
+}
+
+static void unguard_temp(void) { pack_temp_set = 0; }
+
 typedef struct pack_state {
   cli *c;
   ims_writer *w;
@@ -68,6 +101,11 @@ static void add_one(pack_state *ps, const char *arc, const char *fs) {
   if (st == IMS_E_NOMEM) {
     cli_error(ps->c, fs, "out of memory");
     ps->skipped++;
+    return;
+  }
+  if (st == IMS_E_EXISTS) {
+    /* Given twice (e.g. a file and its folder): it is in the archive once; nothing is lost. */
+    if (ps->c->verbosity >= 1) fprintf(stderr, "imgstash: %s (given twice; kept once)\n", ims_writer_errmsg(ps->w));
     return;
   }
   if (st) {
@@ -244,11 +282,15 @@ int cmd_pack(cli *c, int argc, char **argv) {
     ims_writer_close(ps.w);
     return EXIT_DATA;
   }
+  guard_temp(ims_writer_temp_path(ps.w));
   ims_writer_set_skip_callback(ps.w, on_skip, &ps);
   double t0 = cli_now_s();
   bool warned = false;
   for (int i = optind; i < argc; i++) walk(&ps, arc_name(c, argv[i], &warned), argv[i], 0);
+  /* From here the library renames or removes the temporary file itself. A signal during
+   * the final rename could leave it; that window is a few system calls wide. */
   st = ims_writer_finish(ps.w);
+  unguard_temp();
   cli_progress_end(&prog);
   if (st) {
     cli_error(c, out, "%s", ims_writer_errmsg(ps.w));

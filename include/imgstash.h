@@ -167,6 +167,11 @@ IMS_API uint64_t ims_writer_skipped(const ims_writer *w);
 /* Detail of the last failure, never NULL. Valid until the next call on w. */
 IMS_API const char *ims_writer_errmsg(const ims_writer *w);
 
+/* The temporary file the archive is written to until ims_writer_finish renames it, or NULL
+ * before ims_writer_create. For a program that must remove it when it is killed (the CLI's
+ * signal handler); valid until ims_writer_close. */
+IMS_API const char *ims_writer_temp_path(const ims_writer *w);
+
 /* Frees w; removes the temporary file if ims_writer_finish did not succeed. Accepts NULL. */
 IMS_API void ims_writer_close(ims_writer *w);
 

@@ -26,6 +26,8 @@ ims_status arc_out_commit(arc_out *o, const arc_blockref *index_ref, uint64_t se
 uint64_t arc_out_pos(const arc_out *o);
 /* The temporary file's descriptor (so that a writer can recognise its own output among its inputs). */
 int arc_out_fd(const arc_out *o);
+/* The temporary file's path (valid until arc_out_close). */
+const char *arc_out_temp_path(const arc_out *o);
 /* Frees o; removes the temporary file unless arc_out_commit succeeded. Accepts NULL. */
 void arc_out_close(arc_out *o);
 

@@ -66,6 +66,7 @@ ims_status arc_out_open(const char *path, arc_out **out, ims_err *err) {
 }
 
 uint64_t arc_out_pos(const arc_out *o) { return o->pos; }
+const char *arc_out_temp_path(const arc_out *o) { return o->tmp_path; }
 int arc_out_fd(const arc_out *o) { return o->fd; }
 
 ims_status arc_out_block(arc_out *o, const arc_block_header *h, const uint8_t *payload, arc_blockref *ref,

@@ -114,6 +114,7 @@ ims_status ims_writer_open(const char *path, const ims_options *o, ims_writer **
 }
 
 const char *ims_writer_errmsg(const ims_writer *w) { return w ? w->err.msg : "no writer"; }
+const char *ims_writer_temp_path(const ims_writer *w) { return w && w->out ? arc_out_temp_path(w->out) : NULL; }
 uint64_t ims_writer_skipped(const ims_writer *w) { return w ? w->skipped : 0; }
 
 void ims_writer_set_skip_callback(ims_writer *w, ims_skip_fn fn, void *opaque) {
