@@ -74,14 +74,24 @@ void jpg_free(jpg_image *img);
 
 /* ---- coefficient model (jcm_*): context-modelled binary arithmetic coding ---- */
 
-/* Codes every coefficient of img into out. ref, when not NULL, is a similar image of the
- * same geometry whose coefficients may serve as context (issue #4; may be ignored).
- * The output is identical for any value of threads. */
+/* Codes every coefficient of img into out. ref, when not NULL, is a similar image whose
+ * coefficients serve as context when its geometry (components, sampling, blocks) is img's;
+ * each row band of each component is coded against it only where that is shorter
+ * (docs/JPEG_MODEL.md "Inter coding"), so ref is sometimes not used at all:
+ * jcm_stream_is_inter tells. ref's quantisers may differ from img's. The output is
+ * identical for any value of threads. */
 ims_status jcm_encode(const jpg_image *img, const jpg_image *ref, unsigned threads, buf *out, ims_err *err);
 
 /* Decodes the coefficients written by jcm_encode into img (whose geometry must be the one
- * encoded: jpg_side_read gives it). Corrupt input gives IMS_E_CORRUPT, never a wild read. */
+ * encoded: jpg_side_read gives it). Corrupt input gives IMS_E_CORRUPT, never a wild read.
+ * ref must be the image the stream was coded against (same coefficients) when
+ * jcm_stream_is_inter, and NULL otherwise: a missing, unexpected or misshapen reference
+ * gives IMS_E_CORRUPT; a different reference of the same shape decodes to wrong
+ * coefficients or IMS_E_CORRUPT (callers check a hash of the result). */
 ims_status jcm_decode(const uint8_t *data, size_t len, jpg_image *img, const jpg_image *ref, unsigned threads,
                       ims_err *err);
+
+/* True when the jcm stream (data, len) was coded against a reference and needs it. */
+bool jcm_stream_is_inter(const uint8_t *data, size_t len);
 
 #endif

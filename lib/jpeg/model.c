@@ -8,6 +8,10 @@
  *   u32     n_jobs                            sum over components of their band counts
  *   n_jobs x u32 job_bytes
  *   the jobs' arithmetic-coded streams, in order
+ * An inter stream (coded against a reference image, issue #4) starts with
+ * JCM_VERSION_INTER instead and has, between n_jobs and the lengths, n_jobs x u8 mode
+ * (0: the job is coded alone, 1: against the reference). A stream where no job uses the
+ * reference is written as a plain JCM_VERSION stream.
  * Job order: component 0's bands top to bottom, then component 1's, ... A band of
  * component c is block rows [b * rows_per_band, (b + 1) * rows_per_band) clipped to
  * h_blocks, coded with freshly initialised contexts: components never shared contexts,
@@ -93,12 +97,98 @@ static void make_plan(const jpg_image *img, job_plan *p) {
   }
 }
 
+/* The reference's coefficients as seen from img: per component, the reference's array
+ * when both use the same quantiser at every position, else a copy with each value mapped
+ * through its dequantised value, round(r * q_ref / q_img) with halves away from zero
+ * (exact integer arithmetic, clamped to int16). */
+typedef struct ref_view {
+  const int16_t *coef[4];
+  int16_t *own[4];
+} ref_view;
+
+static bool ref_geometry_matches(const jpg_image *img, const jpg_image *ref) {
+  if (!ref || ref->n_comp != img->n_comp) return false;
+  for (unsigned c = 0; c < img->n_comp; c++) {
+    const jpg_component *a = &img->comp[c], *b = &ref->comp[c];
+    if (a->h != b->h || a->v != b->v || a->w_blocks != b->w_blocks || a->h_blocks != b->h_blocks) return false;
+    if (a->w_blocks && a->h_blocks && !b->coef) return false;
+  }
+  return true;
+}
+
+static void ref_view_free(ref_view *v) {
+  for (unsigned c = 0; c < 4; c++) free(v->own[c]);
+}
+
+static ims_status ref_view_make(const jpg_image *img, const jpg_image *ref, ref_view *v) {
+  memset(v, 0, sizeof *v);
+  for (unsigned c = 0; c < img->n_comp; c++) {
+    const uint16_t *qi = img->qt[img->comp[c].tq & 3], *qr = ref->qt[ref->comp[c].tq & 3];
+    if (memcmp(qi, qr, 64 * sizeof *qi) == 0) {
+      v->coef[c] = ref->comp[c].coef;
+      continue;
+    }
+    size_t n = (size_t)img->comp[c].w_blocks * img->comp[c].h_blocks; /* checked by check_geometry */
+    int16_t *o = malloc(n * 64 * sizeof *o + 1);
+    if (!o) {
+      ref_view_free(v);
+      return IMS_E_NOMEM;
+    }
+    int32_t mi[64], mr[64];
+    for (int i = 0; i < 64; i++) {
+      mi[i] = qi[i] ? qi[i] : 1;
+      mr[i] = qr[i] ? qr[i] : 1;
+    }
+    const int16_t *src = ref->comp[c].coef;
+    for (size_t b = 0; b < n; b++)
+      for (size_t i = 0; i < 64; i++) {
+        int64_t r = src[b * 64 + i];
+        int64_t m = ((r < 0 ? -r : r) * mr[i] + mi[i] / 2) / mi[i];
+        if (m > 32767) m = 32767;
+        o[b * 64 + i] = (int16_t)(r < 0 ? -m : m);
+      }
+    v->own[c] = o;
+    v->coef[c] = o;
+  }
+  return IMS_OK;
+}
+
+/* How a band is coded when there is a reference, from a cheap look at it: bands where at
+ * least 1/8 of the blocks equal the reference's, or at least half of the non-zero
+ * coefficients equal the reference's, are coded against it (inter always won there in our
+ * corpora); bands where fewer than 1/8 of the non-zero coefficients do are coded alone
+ * (unrelated content: inter never won there); the others are coded both ways and keep
+ * the shorter. */
+enum { TRY_INTRA = 1, TRY_INTER = 2 };
+
+static unsigned band_tries(const jpg_image *img, const int16_t *refc, unsigned comp, uint32_t row0, uint32_t row1) {
+  const jpg_component *k = &img->comp[comp];
+  size_t n = (size_t)(row1 - row0) * k->w_blocks, same = 0, nz = 0, nz_eq = 0;
+  const int16_t *a = k->coef + (size_t)row0 * k->w_blocks * 64, *b = refc + (size_t)row0 * k->w_blocks * 64;
+  for (size_t i = 0; i < n; i++) {
+    const int16_t *x = a + i * 64, *y = b + i * 64;
+    if (memcmp(x, y, 64 * sizeof *x) == 0) {
+      same++;
+      continue;
+    }
+    for (unsigned j = 0; j < 64; j++) {
+      nz += x[j] != 0;
+      nz_eq += x[j] != 0 && x[j] == y[j];
+    }
+  }
+  if (same * 8 >= n || nz_eq * 2 >= nz) return TRY_INTER;
+  if (nz_eq * 8 < nz) return TRY_INTRA;
+  return TRY_INTRA | TRY_INTER;
+}
+
 /* ---------------------------------------------------------------- encoder */
 
 typedef struct enc_job {
   const jpg_image *img;
+  const ref_view *ref; /* NULL: no reference */
   job_plan plan;
   ac_enc bands[JCM_MAX_JOBS]; /* one encoder per job, its bytes the result */
+  uint8_t mode[JCM_MAX_JOBS]; /* 1: coded against the reference */
   ims_status st[JCM_MAX_JOBS];
 } enc_job;
 
@@ -111,21 +201,57 @@ static void encode_band(void *ctx, size_t k) {
     j->st[b] = IMS_E_NOMEM;
     return;
   }
-  jcm_ctx_init(m);
-  ims_status st = jcm_encode_rows(j->img, j->plan.comp[b], j->plan.row0[b], j->plan.row1[b], m, e);
+  unsigned comp = j->plan.comp[b];
+  uint32_t row0 = j->plan.row0[b], row1 = j->plan.row1[b];
+  const int16_t *refc = j->ref ? j->ref->coef[comp] : NULL;
+  unsigned tries = refc ? band_tries(j->img, refc, comp, row0, row1) : TRY_INTRA;
+  bool intra = (tries & TRY_INTRA) != 0;
+  ims_status st = IMS_OK;
+  j->mode[b] = 0;
+  if (intra) {
+    jcm_ctx_init(m);
+    st = jcm_encode_rows(j->img, comp, row0, row1, m, e);
+    if (!st) st = ac_enc_finish(e);
+  }
+  if (!st && (tries & TRY_INTER)) {
+    jcm_ictx *mi = malloc(sizeof *mi);
+    ac_enc ei;
+    ac_enc_init(&ei, JCM_MAX_JOB_BYTES);
+    if (!mi) st = IMS_E_NOMEM;
+    if (!st) {
+      jcm_ctx_init(m);
+      jcm_ictx_init(mi);
+      st = jcm_encode_rows_inter(j->img, refc, comp, row0, row1, m, mi, &ei);
+      if (!st) st = ac_enc_finish(&ei);
+    }
+    if (!st && (!intra || ei.len < e->len)) {
+      ac_enc t = *e;
+      *e = ei;
+      ei = t;
+      j->mode[b] = 1;
+    }
+    ac_enc_free(&ei);
+    free(mi);
+  }
   free(m);
-  if (!st) st = ac_enc_finish(e);
   j->st[b] = st;
 }
 
 ims_status jcm_encode(const jpg_image *img, const jpg_image *ref, unsigned threads, buf *out, ims_err *err) {
-  (void)ref; /* issue #4: the reference image's coefficients join the contexts */
   ims_status st = check_geometry(img, err);
   if (st) return st;
+  /* A reference of another geometry cannot help: the image is coded alone. */
+  ref_view rv;
+  bool have_ref = ref_geometry_matches(img, ref);
+  if (have_ref && ref_view_make(img, ref, &rv) != IMS_OK) return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
   enc_job *jp = malloc(sizeof *jp);
-  if (!jp) return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
+  if (!jp) {
+    if (have_ref) ref_view_free(&rv);
+    return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
+  }
   enc_job *const j = jp;
   j->img = img;
+  j->ref = have_ref ? &rv : NULL;
   make_plan(img, &j->plan);
   for (uint32_t b = 0; b < j->plan.n_jobs; b++) {
     ac_enc_init(&j->bands[b], JCM_MAX_JOB_BYTES);
@@ -143,7 +269,9 @@ ims_status jcm_encode(const jpg_image *img, const jpg_image *ref, unsigned threa
       goto done;
     }
   }
-  st = buf_append_u8(out, JCM_VERSION);
+  bool inter = false;
+  for (uint32_t b = 0; b < j->plan.n_jobs; b++) inter |= j->mode[b] != 0;
+  st = buf_append_u8(out, inter ? JCM_VERSION_INTER : JCM_VERSION);
   if (!st) st = buf_append_u8(out, img->n_comp);
   for (unsigned c = 0; c < img->n_comp && !st; c++) {
     st = buf_append_u32le(out, img->comp[c].w_blocks);
@@ -151,19 +279,25 @@ ims_status jcm_encode(const jpg_image *img, const jpg_image *ref, unsigned threa
     if (!st) st = buf_append_u32le(out, j->plan.rows_per_band[c]);
   }
   if (!st) st = buf_append_u32le(out, j->plan.n_jobs);
+  for (uint32_t b = 0; b < j->plan.n_jobs && !st && inter; b++) st = buf_append_u8(out, j->mode[b]);
   for (uint32_t b = 0; b < j->plan.n_jobs && !st; b++) st = buf_append_u32le(out, (uint32_t)j->bands[b].len);
   for (uint32_t b = 0; b < j->plan.n_jobs && !st; b++) st = buf_append(out, j->bands[b].out, j->bands[b].len);
   if (st) st = ims_fail(err, st, "jcm: output: %s", ims_strerror(st));
 done:
   for (uint32_t b = 0; b < j->plan.n_jobs; b++) ac_enc_free(&j->bands[b]);
   free(jp);
+  if (have_ref) ref_view_free(&rv);
   return st;
 }
+
+bool jcm_stream_is_inter(const uint8_t *data, size_t len) { return len > 0 && data[0] == JCM_VERSION_INTER; }
 
 /* ---------------------------------------------------------------- decoder */
 
 typedef struct dec_job {
   jpg_image *img;
+  const ref_view *ref;
+  uint8_t mode[JCM_MAX_JOBS];
   job_plan plan;
   const uint8_t *data[JCM_MAX_JOBS];
   size_t len[JCM_MAX_JOBS];
@@ -182,7 +316,21 @@ static void decode_band(void *ctx, size_t k) {
   ac_dec_init(&d, j->data[b], j->len[b]);
   bool bad = false;
   jcm_ctx_init(m);
-  ims_status st = jcm_decode_rows(j->img, j->plan.comp[b], j->plan.row0[b], j->plan.row1[b], m, &d, &bad);
+  ims_status st;
+  unsigned comp = j->plan.comp[b];
+  if (j->mode[b]) {
+    jcm_ictx *mi = malloc(sizeof *mi);
+    if (!mi) {
+      st = IMS_E_NOMEM;
+    } else {
+      jcm_ictx_init(mi);
+      st = jcm_decode_rows_inter(j->img, j->ref->coef[comp], comp, j->plan.row0[b], j->plan.row1[b], m, mi, &d,
+                                 &bad);
+      free(mi);
+    }
+  } else {
+    st = jcm_decode_rows(j->img, comp, j->plan.row0[b], j->plan.row1[b], m, &d, &bad);
+  }
   free(m);
   if (!st && (bad || !ac_dec_ok(&d))) st = IMS_E_CORRUPT;
   j->st[b] = st;
@@ -190,20 +338,35 @@ static void decode_band(void *ctx, size_t k) {
 
 ims_status jcm_decode(const uint8_t *data, size_t len, jpg_image *img, const jpg_image *ref, unsigned threads,
                       ims_err *err) {
-  (void)ref;
   ims_status st = check_geometry(img, err);
   if (st) return st;
   if (!data && len) return ims_fail(err, IMS_E_ARG, "jcm: no data");
   rd r = rd_make(data, len);
   uint8_t ver, nc;
   if (!rd_u8(&r, &ver) || !rd_u8(&r, &nc)) return ims_fail(err, IMS_E_CORRUPT, "jcm: stream truncated");
-  if (ver != JCM_VERSION)
-    return ims_fail(err, ver > JCM_VERSION ? IMS_E_VERSION : IMS_E_CORRUPT, "jcm: unknown stream version %u", ver);
+  if (ver != JCM_VERSION && ver != JCM_VERSION_INTER)
+    return ims_fail(err, ver > JCM_VERSION_INTER ? IMS_E_VERSION : IMS_E_CORRUPT, "jcm: unknown stream version %u",
+                    ver);
+  const bool inter = ver == JCM_VERSION_INTER;
+  /* Never a silent wrong result: an inter stream needs its reference, and a stream coded
+   * alone is never given one (the caller's bookkeeping of references is wrong). */
+  if (inter && !ref) return ims_fail(err, IMS_E_CORRUPT, "jcm: stream coded against a reference, none given");
+  if (!inter && ref) return ims_fail(err, IMS_E_CORRUPT, "jcm: stream coded alone, given a reference");
+  if (inter && !ref_geometry_matches(img, ref))
+    return ims_fail(err, IMS_E_CORRUPT, "jcm: the reference's geometry differs from the image's");
   if (nc != img->n_comp) return ims_fail(err, IMS_E_CORRUPT, "jcm: component count differs from the image");
+  ref_view rv;
+  memset(&rv, 0, sizeof rv);
+  if (inter && ref_view_make(img, ref, &rv) != IMS_OK) return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
   dec_job *jp = malloc(sizeof *jp);
-  if (!jp) return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
+  if (!jp) {
+    ref_view_free(&rv);
+    return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
+  }
   dec_job *const j = jp;
   j->img = img;
+  j->ref = inter ? &rv : NULL;
+  memset(j->mode, 0, sizeof j->mode);
   make_plan(img, &j->plan);
   for (unsigned c = 0; c < nc; c++) {
     uint32_t w, h, rpb;
@@ -224,6 +387,16 @@ ims_status jcm_decode(const uint8_t *data, size_t len, jpg_image *img, const jpg
   if (nb != j->plan.n_jobs) {
     st = ims_fail(err, IMS_E_CORRUPT, "jcm: band count differs from the image's");
     goto done;
+  }
+  for (uint32_t b = 0; b < nb && inter; b++) {
+    if (!rd_u8(&r, &j->mode[b])) {
+      st = ims_fail(err, IMS_E_CORRUPT, "jcm: stream truncated");
+      goto done;
+    }
+    if (j->mode[b] > 1) {
+      st = ims_fail(err, IMS_E_CORRUPT, "jcm: band %u: unknown coding mode %u", b, j->mode[b]);
+      goto done;
+    }
   }
   for (uint32_t b = 0; b < nb; b++) {
     uint32_t n;
@@ -258,5 +431,6 @@ ims_status jcm_decode(const uint8_t *data, size_t len, jpg_image *img, const jpg
   }
 done:
   free(jp);
+  ref_view_free(&rv);
   return st;
 }

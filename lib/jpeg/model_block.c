@@ -264,6 +264,7 @@ static inline int32_t dequant(int32_t c, int32_t q) {
 
 static ALWAYS_INLINE unsigned cbit(ac_enc *e, ac_dec *d, bool enc, ac_prob *p, unsigned bit, unsigned lim) {
   if (enc) {
+
     ac_encode(e, p, bit, lim);
     return bit;
   }
@@ -289,6 +290,26 @@ static ALWAYS_INLINE int32_t code_value(ac_enc *e, ac_dec *d, bool enc, int32_t 
     if (!enc) mag = mag << 1 | bit;
   }
   return neg ? -(int32_t)mag : (int32_t)mag;
+}
+
+/* A magnitude >= 0 (below 2^16): zero flag, exponent in unary, mantissa. */
+static ALWAYS_INLINE uint32_t code_mag(ac_enc *e, ac_dec *d, bool enc, uint32_t mag, ac_prob *exp,
+                                       ac_prob (*mant)[JCM_EMAX]) {
+  if (!cbit(e, d, enc, &exp[0], mag != 0, LIM_EXP)) return 0;
+  unsigned nbits = enc ? bitlen32(mag) : 0;
+  unsigned i = 1;
+  for (; i < JCM_EMAX; i++) {
+    if (!cbit(e, d, enc, &exp[i], i < nbits, LIM_EXP)) break;
+  }
+  if (!enc) {
+    nbits = i;
+    mag = 1;
+  }
+  for (unsigned b = nbits - 1; b-- > 0;) {
+    unsigned bit = cbit(e, d, enc, &mant[nbits][b], (mag >> b) & 1u, LIM_MANT);
+    if (!enc) mag = mag << 1 | bit;
+  }
+  return mag;
 }
 
 /* Like code_value, for a value with a prediction of magnitude pmag: each mantissa bit's
@@ -353,6 +374,7 @@ typedef struct rows_state {
   int32_t *part_prev, *part_cur; /* 8 per block */
   int32_t left_mean[2];          /* columns 6, 7 */
   int32_t left_part[8];
+  uint8_t *skip_prev, *skip_cur; /* inter: 1 when the block equals the reference's */
 } rows_state;
 
 /* The 1-D IDCT of in[j * stride], j < n (the rest zero), at positions 0, 1, 6 and 7. With
@@ -395,7 +417,8 @@ static inline int32_t mul_recip(int64_t num, uint64_t recip) {
 }
 
 static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_t row0, uint32_t row1,
-                                          jcm_ctx *m, ac_enc *e, ac_dec *d, bool enc, bool *bad) {
+                                          jcm_ctx *m, const int16_t *refc, jcm_ictx *mi, ac_enc *e, ac_dec *d,
+                                          bool enc, const bool inter, bool *bad) {
   const jpg_component *c = &img->comp[comp];
   const size_t w = c->w_blocks;
   if (w == 0 || row0 >= row1) return IMS_OK;
@@ -416,7 +439,7 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
   const uint64_t dc_recip2 = ((uint64_t)1 << 32) / (uint64_t)(4 * idct_b[0][0] * qn[0]);
 
   rows_state rs;
-  uint8_t *nz_mem = calloc(2 * w, 1);
+  uint8_t *nz_mem = calloc(4 * w, 1);
   int32_t *pix_mem = calloc(2 * w * 10, sizeof(int32_t));
   if (!nz_mem || !pix_mem) {
     free(nz_mem);
@@ -425,6 +448,8 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
   }
   rs.nz_prev = nz_mem;
   rs.nz_cur = nz_mem + w;
+  rs.skip_prev = nz_mem + 2 * w;
+  rs.skip_cur = nz_mem + 3 * w;
   rs.mean_prev = pix_mem;
   rs.mean_cur = pix_mem + w * 2;
   rs.part_prev = pix_mem + w * 4;
@@ -438,153 +463,296 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
       const int16_t *al = above && left ? above - 64 : NULL;
       if (!enc) memset(blk, 0, 64 * sizeof *blk);
 
-      /* 7x7 non-zero count, predicted from the neighbours' counts. */
-      unsigned nzb;
-      if (above && left)
-        nzb = nzb_tab[(rs.nz_prev[bx] + rs.nz_cur[bx - 1] + 1u) / 2u];
-      else if (above)
-        nzb = nzb_tab[rs.nz_prev[bx]];
-      else if (left)
-        nzb = nzb_tab[rs.nz_cur[bx - 1]];
-      else
-        nzb = JCM_NZB - 1;
-      unsigned nz77 = 0;
-      if (enc)
-        for (int i = 0; i < 64; i++) nz77 += (unsigned)(blk[i] != 0) & zz_interior[i];
-      nz77 = code_tree(e, d, enc, m->nz77[nzb], 6, nz77);
-      if (nz77 > 49) {
-        *bad = true;
-        nz77 = 49;
+      /* Inter: the co-located reference block (same geometry, coefficients mapped to this
+       * image's quantisers). A block equal to it is one flag; otherwise every coefficient
+       * the reference has non-zero gets an "equal" flag first, and the reference's counts
+       * and magnitudes join the contexts. */
+      const int16_t *rb = inter ? refc + ((size_t)by * w + bx) * 64 : NULL;
+      bool same = false;
+      /* neighbours' modes: 0 coded alone, 1 equal to the reference, 2 coded against it, 3 none */
+      unsigned sa = 3, sl = 3;
+      if (inter) {
+        sa = above ? rs.skip_prev[bx] : 3u;
+        sl = left ? rs.skip_cur[bx - 1] : 3u;
+        unsigned i = 1;
+        while (i < 64 && rb[i] == 0) i++;
+        unsigned rz = i == 64;
+        if (enc) same = memcmp(blk, rb, 64 * sizeof *blk) == 0;
+        same = cbit(e, d, enc, &mi->skip[(sa * 4 + sl) * 2 + rz], same, LIM_NZ);
+        rs.skip_cur[bx] = same;
       }
-      rs.nz_cur[bx] = (uint8_t)nz77;
-
-      /* 7x7 coefficients; dq gets the dequantised values (natural order). */
       int32_t dq[64];
       memset(dq, 0, sizeof dq);
       unsigned umax = 0, vmax = 0; /* 1 + the highest u / v of a non-zero AC coefficient */
-      unsigned left_n = nz77;
-      for (unsigned k = 0; k < 49 && left_n; k++) {
-        unsigned n = interior_nat[k];
-        unsigned z = nat_to_zz[n];
-        uint32_t mag;
-        if (above && left)
-          mag = 13u * (abs32(above[z]) + abs32(left[z])) + 6u * abs32(al[z]);
-        else if (above)
-          mag = 32u * abs32(above[z]);
-        else if (left)
-          mag = 32u * abs32(left[z]);
-        else
-          mag = 0;
-        /* in-block: the already coded interior neighbours in frequency, (u-1, v), (u, v-1) */
-        if ((n & 7u) > 1) mag += 16u * abs32(blk[nat_to_zz[n - 1]]);
-        if ((n >> 3) > 1) mag += 16u * abs32(blk[nat_to_zz[n - 8]]);
-        unsigned pb = bitlen32(mag >> 3);
-        if (pb > JCM_PB - 1) pb = JCM_PB - 1;
-        unsigned sctx = 0;
-        if (above) sctx += above[z] > 0 ? 1u : above[z] < 0 ? 2u : 0u;
-        if (left) sctx += left[z] > 0 ? 3u : left[z] < 0 ? 6u : 0u;
-        int32_t v = code_value(e, d, enc, enc ? blk[z] : 0, m->ac_exp[k][nzr_tab[left_n]][pb], &m->ac_sign[k][sctx],
-                               m->ac_mant[k]);
-        if (v) {
-          if (!enc) blk[z] = clamp16(v, bad);
-          dq[n] = dequant(blk[z], qn[n]);
+      int32_t ce[4], re[4];        /* columns (rows) 0, 1, 6, 7 of the IDCT without DC */
+      if (same) {
+        if (!enc) memcpy(blk, rb, 64 * sizeof *blk);
+        unsigned nz77 = 0;
+        for (unsigned n = 1; n < 64; n++) {
+          int16_t v = blk[nat_to_zz[n]];
+          if (!v) continue;
+          nz77 += (n & 7u) && (n >> 3);
+          dq[n] = dequant(v, qn[n]);
           if ((n & 7u) >= umax) umax = (n & 7u) + 1;
           if ((n >> 3) >= vmax) vmax = (n >> 3) + 1;
-          left_n--;
         }
-      }
-
-      /* Edges: edge 0 = F(t,0) predicted from the block above, edge 1 = F(0,t) from the
-       * block to the left, by continuity of the 1-D IDCT across the shared border: the
-       * neighbour's partial transform at its far border minus this block's (without the
-       * unknown edge term) at its near border, divided by the edge term's weight. */
-      int32_t part_in[2][8]; /* this block's interior partials at row 0 (per u) / column 0 (per v) */
-      for (unsigned t = 1; t < 8; t++) {
-        int32_t a0 = 0, a1 = 0;
-        for (unsigned j = 1; j < vmax; j++) a0 += idct_b[0][j] * dq[j * 8 + t];
-        for (unsigned j = 1; j < umax; j++) a1 += idct_b[0][j] * dq[t * 8 + j];
-        part_in[0][t] = asr32(a0, 10);
-        part_in[1][t] = asr32(a1, 10);
-      }
-      for (unsigned edge = 0; edge < 2; edge++) {
-        const bool have_nb = edge == 0 ? above != NULL : left != NULL;
-        const int32_t *nb_part = edge == 0 ? rs.part_prev + bx * 8 : rs.left_part;
-        const unsigned step = edge == 0 ? 1u : 8u; /* natural index of position t: t * step */
-        /* All seven predictions first: how many of them are non-zero is the best context
-         * of the edge's non-zero count. */
-        int32_t pred[8] = {0};
-        unsigned pred_nz = 8; /* 8: no neighbour */
-        if (have_nb) {
-          pred_nz = 0;
-          for (unsigned t = 1; t < 8; t++) {
-            int32_t p = mul_recip((int64_t)nb_part[t] - part_in[edge][t], edge_recip[edge][t]);
-            if (p > 32767) p = 32767;
-            if (p < -32767) p = -32767;
-            pred[t] = p;
-            pred_nz += p != 0;
+        rs.nz_cur[bx] = (uint8_t)nz77;
+        idct_ends(dq, 1, umax, ce);
+        idct_ends(dq, 8, vmax, re);
+      } else {
+        /* Inter: whether this block uses the reference (the encoder's choice: when at least
+         * a quarter of the reference's non-zero coefficients are equal). */
+        bool bi = false;
+        if (inter) {
+          unsigned use = 1;
+          if (enc) {
+            unsigned hit = 0, tot = 0;
+            for (int i = 0; i < 64; i++) {
+              tot += rb[i] != 0;
+              hit += rb[i] != 0 && blk[i] == rb[i];
+            }
+            use = hit * 4 >= tot;
           }
+          bi = cbit(e, d, enc, &mi->mode[sa * 4 + sl], use, LIM_NZ);
+          rs.skip_cur[bx] = bi ? 2 : 0;
         }
-        unsigned nze = 0;
+        unsigned hit = 0;
+        unsigned miss = 0; /* inter: "equal" flags that said no in this block, up to 3 */
+        /* 7x7 non-zero count, predicted from the neighbours' counts. */
+        unsigned nzb;
+        if (above && left)
+          nzb = nzb_tab[(rs.nz_prev[bx] + rs.nz_cur[bx - 1] + 1u) / 2u];
+        else if (above)
+          nzb = nzb_tab[rs.nz_prev[bx]];
+        else if (left)
+          nzb = nzb_tab[rs.nz_cur[bx - 1]];
+        else
+          nzb = JCM_NZB - 1;
+        unsigned nz77 = 0;
         if (enc)
-          for (unsigned t = 1; t < 8; t++) nze += blk[nat_to_zz[t * step]] != 0;
-        nze = code_tree(e, d, enc, m->nze[edge][n77_tab[nz77]][pred_nz], 3, nze);
-        for (unsigned t = 1; t < 8 && nze; t++) {
-          unsigned n = t * step;
-          unsigned pbe = JCM_PBE - 1, sgn = 0;
-          int32_t p = pred[t];
-          if (have_nb) {
-            pbe = bitlen32(abs32(p));
-            if (pbe > JCM_PBE - 2) pbe = JCM_PBE - 2;
-            sgn = p > 0 ? 1u : p < 0 ? 2u : 0u;
-          }
+          for (int i = 0; i < 64; i++) nz77 += (unsigned)(blk[i] != 0) & zz_interior[i];
+        if (bi) {
+          unsigned rn = 0;
+          for (int i = 0; i < 64; i++) rn += (unsigned)(rb[i] != 0) & zz_interior[i];
+          nz77 = code_tree(e, d, enc, mi->nz77[rn][nzb / 4], 6, nz77);
+        } else {
+          nz77 = code_tree(e, d, enc, m->nz77[nzb], 6, nz77);
+        }
+        if (nz77 > 49) {
+          *bad = true;
+          nz77 = 49;
+        }
+        rs.nz_cur[bx] = (uint8_t)nz77;
+
+        /* 7x7 coefficients; dq gets the dequantised values (natural order). */
+        unsigned left_n = nz77;
+        for (unsigned k = 0; k < 49 && left_n; k++) {
+          unsigned n = interior_nat[k];
           unsigned z = nat_to_zz[n];
-          int32_t v = code_value_pred(e, d, enc, enc ? blk[z] : 0, abs32(p), m->ed_exp[edge][t - 1][nze - 1][pbe],
-                                      &m->ed_sign[edge][t - 1][sgn][pbe], m->ed_mant[edge][t - 1]);
+          uint32_t mag;
+          if (above && left)
+            mag = 13u * (abs32(above[z]) + abs32(left[z])) + 6u * abs32(al[z]);
+          else if (above)
+            mag = 32u * abs32(above[z]);
+          else if (left)
+            mag = 32u * abs32(left[z]);
+          else
+            mag = 0;
+          /* in-block: the already coded interior neighbours in frequency, (u-1, v), (u, v-1) */
+          if ((n & 7u) > 1) mag += 16u * abs32(blk[nat_to_zz[n - 1]]);
+          if ((n >> 3) > 1) mag += 16u * abs32(blk[nat_to_zz[n - 8]]);
+          unsigned sctx = 0;
+          if (above) sctx += above[z] > 0 ? 1u : above[z] < 0 ? 2u : 0u;
+          if (left) sctx += left[z] > 0 ? 3u : left[z] < 0 ? 6u : 0u;
+          int32_t v;
+          if (bi && rb[z]) {
+            /* an "equal" flag; when not equal, the difference d = v - r: one bit "away
+             * from zero or towards", then |d| - 1 */
+            int32_t r = rb[z];
+            uint32_t ra = abs32(r);
+            unsigned rbk = bitlen32(ra);
+            if (rbk > JCM_RB) rbk = JCM_RB;
+            unsigned eqc = (hit > 2 ? 2u : hit) * 4 + miss;
+            if (cbit(e, d, enc, &mi->ac_eq[k][rbk - 1][eqc], enc ? blk[z] == r : 0, LIM_NZ)) {
+              v = r;
+              hit++;
+              goto have_ac;
+            }
+            if (miss < 3) miss++;
+            int32_t dd = enc ? blk[z] - r : 0;
+            unsigned pbd = bitlen32((mag + 48u * ra) >> 7);
+            if (pbd > JCM_PB - 1) pbd = JCM_PB - 1;
+            unsigned away = cbit(e, d, enc, &mi->d_sign[k][rbk - 1], enc ? (dd > 0) == (r > 0) : 0, LIM_SIGN);
+            uint32_t dm = enc ? abs32(dd) - 1u : 0;
+            dm = code_mag(e, d, enc, dm, mi->d_exp[k][rbk - 1][away][pbd], mi->d_mant[0]);
+            int32_t dv = (int32_t)(dm + 1u);
+            v = (away == (r > 0)) ? r + dv : r - dv;
+          } else if (bi) {
+            unsigned pb = bitlen32(mag >> 3);
+            if (pb > JCM_PB - 1) pb = JCM_PB - 1;
+            v = code_value(e, d, enc, enc ? blk[z] : 0, mi->ac_exp[k][nzr_tab[left_n] / 8][pb], &mi->ac_sign[k][sctx],
+                           m->ac_mant[k]);
+          } else {
+            unsigned pb = bitlen32(mag >> 3);
+            if (pb > JCM_PB - 1) pb = JCM_PB - 1;
+            v = code_value(e, d, enc, enc ? blk[z] : 0, m->ac_exp[k][nzr_tab[left_n]][pb], &m->ac_sign[k][sctx],
+                           m->ac_mant[k]);
+          }
+        have_ac:
           if (v) {
             if (!enc) blk[z] = clamp16(v, bad);
             dq[n] = dequant(blk[z], qn[n]);
             if ((n & 7u) >= umax) umax = (n & 7u) + 1;
             if ((n >> 3) >= vmax) vmax = (n >> 3) + 1;
-            nze--;
+            left_n--;
           }
         }
-      }
 
-      /* DC: the mean of each border row / column of pixels depends on the edge
-       * coefficients only. The neighbour's last two rows (columns) extrapolated to the
-       * border and this block's first two must meet: 1.5 n7 - 0.5 n6 = 1.5 c0 - 0.5 c1 with
-       * c = c_ac + 724 dq00, so 3 n7 - n6 - 3 c0 + c1 = 2 * 724 * dq00 (Lepton's gradient
-       * predictor, averaged along the border). The two sides' disagreement is the context. */
-      int32_t ce[4], re[4]; /* columns (rows) 0, 1, 6, 7 without DC */
-      idct_ends(dq, 1, umax, ce);
-      idct_ends(dq, 8, vmax, re);
-      int32_t pred = 0;
-      unsigned dcb = JCM_DCB - 1;
-      {
-        int64_t est_l = 0, est_a = 0;
-        if (left) est_l = 3 * (int64_t)rs.left_mean[1] - rs.left_mean[0] - 3 * (int64_t)ce[0] + ce[1];
-        if (above) {
-          const int32_t *am = rs.mean_prev + bx * 2;
-          est_a = 3 * (int64_t)am[1] - am[0] - 3 * (int64_t)re[0] + re[1];
+        /* Edges: edge 0 = F(t,0) predicted from the block above, edge 1 = F(0,t) from the
+         * block to the left, by continuity of the 1-D IDCT across the shared border: the
+         * neighbour's partial transform at its far border minus this block's (without the
+         * unknown edge term) at its near border, divided by the edge term's weight. */
+        int32_t part_in[2][8]; /* this block's interior partials at row 0 (per u) / column 0 (per v) */
+        for (unsigned t = 1; t < 8; t++) {
+          int32_t a0 = 0, a1 = 0;
+          for (unsigned j = 1; j < vmax; j++) a0 += idct_b[0][j] * dq[j * 8 + t];
+          for (unsigned j = 1; j < umax; j++) a1 += idct_b[0][j] * dq[t * 8 + j];
+          part_in[0][t] = asr32(a0, 10);
+          part_in[1][t] = asr32(a1, 10);
         }
-        int32_t p = 0;
-        if (left && above) {
-          p = mul_recip(est_l + est_a, dc_recip2);
-          int64_t df = est_l - est_a;
-          int32_t conf = mul_recip(df < 0 ? -df : df, dc_recip1);
-          dcb = bitlen32((uint32_t)conf);
-          if (dcb > JCM_DCB - 3) dcb = JCM_DCB - 3;
-        } else if (left || above) {
-          p = mul_recip(est_l + est_a, dc_recip1);
-          dcb = JCM_DCB - 2;
+        for (unsigned edge = 0; edge < 2; edge++) {
+          const bool have_nb = edge == 0 ? above != NULL : left != NULL;
+          const int32_t *nb_part = edge == 0 ? rs.part_prev + bx * 8 : rs.left_part;
+          const unsigned step = edge == 0 ? 1u : 8u; /* natural index of position t: t * step */
+          /* All seven predictions first: how many of them are non-zero is the best context
+           * of the edge's non-zero count. */
+          int32_t pred[8] = {0};
+          unsigned pred_nz = 8; /* 8: no neighbour */
+          if (have_nb) {
+            pred_nz = 0;
+            for (unsigned t = 1; t < 8; t++) {
+              int32_t p = mul_recip((int64_t)nb_part[t] - part_in[edge][t], edge_recip[edge][t]);
+              if (p > 32767) p = 32767;
+              if (p < -32767) p = -32767;
+              pred[t] = p;
+              pred_nz += p != 0;
+            }
+          }
+          unsigned nze = 0;
+          if (enc)
+            for (unsigned t = 1; t < 8; t++) nze += blk[nat_to_zz[t * step]] != 0;
+          if (bi) {
+            unsigned rn = 0;
+            for (unsigned t = 1; t < 8; t++) rn += rb[nat_to_zz[t * step]] != 0;
+            nze = code_tree(e, d, enc, mi->nze[edge][rn][pred_nz], 3, nze);
+          } else {
+            nze = code_tree(e, d, enc, m->nze[edge][n77_tab[nz77]][pred_nz], 3, nze);
+          }
+          for (unsigned t = 1; t < 8 && nze; t++) {
+            unsigned n = t * step;
+            unsigned z = nat_to_zz[n];
+            int32_t v;
+            if (bi && rb[z]) {
+              int32_t r = rb[z];
+              unsigned rbk = bitlen32(abs32(r));
+              if (rbk > JCM_RB) rbk = JCM_RB;
+              unsigned eqc = (hit > 2 ? 2u : hit) * 4 + miss;
+              if (cbit(e, d, enc, &mi->ed_eq[edge][t - 1][rbk - 1][eqc], enc ? blk[z] == r : 0, LIM_NZ)) {
+                v = r;
+                hit++;
+                goto have_edge;
+              }
+              if (miss < 3) miss++;
+              /* v != r: the difference, as for the 7x7 values; the context is how far the
+               * border prediction is from the reference, in the direction away from zero */
+              int32_t dd = enc ? blk[z] - r : 0;
+              int32_t pr = have_nb ? (r > 0 ? pred[t] - r : r - pred[t]) : 0;
+              unsigned pd = have_nb ? (pr > 0 ? 1u : pr < 0 ? 2u : 0u) : 3u;
+              unsigned pdb = bitlen32(abs32(pr));
+              if (pdb > 7) pdb = 7;
+              unsigned away =
+                  cbit(e, d, enc, &mi->ed_dsign[edge][rbk - 1][pd], enc ? (dd > 0) == (r > 0) : 0, LIM_SIGN);
+              /* the prediction on the side of the move, or on the other side, or none */
+              unsigned dctx = pd == 0 ? 0u : away == (pd == 1) ? pdb : 8u + pdb;
+              uint32_t dm = enc ? abs32(dd) - 1u : 0;
+              dm = code_mag(e, d, enc, dm, mi->ed_dexp[edge][t - 1][away][dctx], mi->d_mant[1]);
+              int32_t dv = (int32_t)(dm + 1u);
+              v = (away == (r > 0)) ? r + dv : r - dv;
+              goto have_edge;
+            }
+            {
+              unsigned pbe = JCM_PBE - 1, sgn = 0;
+              int32_t p = pred[t];
+              if (have_nb) {
+                pbe = bitlen32(abs32(p));
+                if (pbe > JCM_PBE - 2) pbe = JCM_PBE - 2;
+                sgn = p > 0 ? 1u : p < 0 ? 2u : 0u;
+              }
+              v = code_value_pred(e, d, enc, enc ? blk[z] : 0, abs32(p), m->ed_exp[edge][t - 1][nze - 1][pbe],
+                                  &m->ed_sign[edge][t - 1][sgn][pbe], m->ed_mant[edge][t - 1]);
+            }
+          have_edge:
+            if (v) {
+              if (!enc) blk[z] = clamp16(v, bad);
+              dq[n] = dequant(blk[z], qn[n]);
+              if ((n & 7u) >= umax) umax = (n & 7u) + 1;
+              if ((n >> 3) >= vmax) vmax = (n >> 3) + 1;
+              nze--;
+            }
+          }
         }
-        if (p > 32767) p = 32767;
-        if (p < -32767) p = -32767;
-        pred = p;
-      }
-      int32_t r = code_value(e, d, enc, enc ? blk[0] - pred : 0, m->dc_exp[dcb], &m->dc_sign[dcb], m->dc_mant);
-      if (!enc) blk[0] = clamp16(pred + r, bad);
 
+        /* DC: the mean of each border row / column of pixels depends on the edge
+         * coefficients only. The neighbour's last two rows (columns) extrapolated to the
+         * border and this block's first two must meet: 1.5 n7 - 0.5 n6 = 1.5 c0 - 0.5 c1 with
+         * c = c_ac + 724 dq00, so 3 n7 - n6 - 3 c0 + c1 = 2 * 724 * dq00 (Lepton's gradient
+         * predictor, averaged along the border). The two sides' disagreement is the context.
+         * Inter: an "equal to the reference's DC" flag first. */
+        idct_ends(dq, 1, umax, ce);
+        idct_ends(dq, 8, vmax, re);
+        bool dc_eq = false;
+        if (bi) {
+          unsigned eqc = (hit > 2 ? 2u : hit) * 4 + miss;
+        dc_eq = cbit(e, d, enc, &mi->dc_eq[eqc], enc ? blk[0] == rb[0] : 0, LIM_NZ);
+          if (dc_eq && !enc) blk[0] = rb[0];
+        }
+        if (!dc_eq) {
+          int32_t pred = 0;
+          unsigned dcb = JCM_DCB - 1, dsg = 0;
+          {
+            int64_t est_l = 0, est_a = 0;
+            if (left) est_l = 3 * (int64_t)rs.left_mean[1] - rs.left_mean[0] - 3 * (int64_t)ce[0] + ce[1];
+            if (above) {
+              const int32_t *am = rs.mean_prev + bx * 2;
+              est_a = 3 * (int64_t)am[1] - am[0] - 3 * (int64_t)re[0] + re[1];
+            }
+            int32_t p = 0;
+            if (left && above) {
+              p = mul_recip(est_l + est_a, dc_recip2);
+              int64_t df = est_l - est_a;
+              int32_t conf = mul_recip(df < 0 ? -df : df, dc_recip1);
+              dcb = bitlen32((uint32_t)conf);
+              if (dcb > JCM_DCB - 3) dcb = JCM_DCB - 3;
+            } else if (left || above) {
+              p = mul_recip(est_l + est_a, dc_recip1);
+              dcb = JCM_DCB - 2;
+            }
+            if (p > 32767) p = 32767;
+            if (p < -32767) p = -32767;
+            pred = p;
+            if (bi) {
+              pred = rb[0];
+              dsg = p > rb[0] ? 1u : p < rb[0] ? 2u : 0u;
+              dcb = bitlen32(abs32(p - rb[0]));
+              if (dcb > JCM_DCB - 1) dcb = JCM_DCB - 1;
+            }
+          }
+          int32_t res = enc ? blk[0] - pred : 0;
+          int32_t r = bi ? code_value(e, d, enc, res, mi->dc_exp[dcb], &mi->dc_sign[dcb][dsg], m->dc_mant)
+                         : code_value(e, d, enc, res, m->dc_exp[dcb], &m->dc_sign[dcb], m->dc_mant);
+          if (!enc) blk[0] = clamp16(pred + r, bad);
+        }
+      }
       /* What the neighbours to come need: border means with DC, and partials. */
       int32_t dc_t = idct_b[0][0] * dequant(blk[0], qn[0]);
       rs.left_mean[0] = ce[2] + dc_t;
@@ -597,6 +765,9 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
     uint8_t *tn = rs.nz_prev;
     rs.nz_prev = rs.nz_cur;
     rs.nz_cur = tn;
+    tn = rs.skip_prev;
+    rs.skip_prev = rs.skip_cur;
+    rs.skip_cur = tn;
     int32_t *tp = rs.mean_prev;
     rs.mean_prev = rs.mean_cur;
     rs.mean_cur = tp;
@@ -613,10 +784,45 @@ ims_status jcm_encode_rows(const jpg_image *img, unsigned comp, uint32_t row0, u
                            ac_enc *enc) {
   bool bad = false;
   /* The encoder only reads img; code_rows writes coefficients only when decoding. */
-  return code_rows((jpg_image *)(uintptr_t)img, comp, row0, row1, m, enc, NULL, true, &bad);
+  return code_rows((jpg_image *)(uintptr_t)img, comp, row0, row1, m, NULL, NULL, enc, NULL, true, false, &bad);
 }
 
 ims_status jcm_decode_rows(jpg_image *img, unsigned comp, uint32_t row0, uint32_t row1, jcm_ctx *m, ac_dec *dec,
                            bool *bad) {
-  return code_rows(img, comp, row0, row1, m, NULL, dec, false, bad);
+  return code_rows(img, comp, row0, row1, m, NULL, NULL, NULL, dec, false, false, bad);
+}
+
+ims_status jcm_encode_rows_inter(const jpg_image *img, const int16_t *refc, unsigned comp, uint32_t row0,
+                                 uint32_t row1, jcm_ctx *m, jcm_ictx *mi, ac_enc *enc) {
+  bool bad = false;
+  return code_rows((jpg_image *)(uintptr_t)img, comp, row0, row1, m, refc, mi, enc, NULL, true, true, &bad);
+}
+
+ims_status jcm_decode_rows_inter(jpg_image *img, const int16_t *refc, unsigned comp, uint32_t row0, uint32_t row1,
+                                 jcm_ctx *m, jcm_ictx *mi, ac_dec *dec, bool *bad) {
+  return code_rows(img, comp, row0, row1, m, refc, mi, NULL, dec, false, true, bad);
+}
+
+void jcm_ictx_init(jcm_ictx *mi) {
+  ac_prob_init((ac_prob *)(void *)mi, sizeof *mi / sizeof(ac_prob));
+  for (int k = 0; k < 49; k++)
+    for (int z = 0; z < 2; z++)
+      for (int b = 0; b < JCM_PB; b++)
+        for (int i = 0; i < JCM_EMAX; i++) {
+          mi->ac_exp[k][z][b][i].p0 = prior_ac[b][i];
+          mi->ac_exp[k][z][b][i].n = PRIOR_N;
+        }
+  for (int r = 0; r < 50; r++)
+    for (int b = 0; b < 4; b++)
+      for (int i = 0; i < 64; i++) {
+        mi->nz77[r][b][i].p0 = prior_nz[nzb_tab[r]][i];
+        mi->nz77[r][b][i].n = PRIOR_N;
+      }
+  for (int e = 0; e < 2; e++)
+    for (int z = 0; z < 8; z++)
+      for (int b = 0; b < 9; b++)
+        for (int i = 0; i < 8; i++) {
+          mi->nze[e][z][b][i].p0 = prior_ne[b][i];
+          mi->nze[e][z][b][i].n = PRIOR_N;
+        }
 }
