@@ -1,6 +1,8 @@
 /* The exact-mode JPEG codec: side information (headers, tables, scan script: zstd) plus
- * the coefficient model (jcm). Payload (FORMAT.md §5.3):
- *   u8 version, u32le side_len, side bytes (zstd frame), model bytes. */
+ * the coefficient model (jcm). Payload (FORMAT.md §5.2):
+ *   u8 version, u32le side_len, side bytes (zstd frame), model bytes.
+ * Version 1: the coefficients are coded alone; version 2: against the reference content
+ * (a similar JPEG of the same geometry, issue #4), which decoding then needs. */
 #include <string.h>
 #include <zstd.h>
 
@@ -9,6 +11,7 @@
 #include "jpeg/jpeg.h"
 
 #define JPEG_CODEC_VERSION 1
+#define JPEG_CODEC_VERSION_INTER 2
 
 /* Limits for a JPEG file of file_len bytes. Besides the configured caps, the pixel count
  * is bounded by the file size (JPEG_MAX_PX_PER_BYTE), so a tiny hostile file cannot make us
@@ -25,17 +28,20 @@ static jpg_limits limits_of(const codec_env *env, size_t file_len) {
 
 static ims_status jpeg_encode(const codec_env *env, const uint8_t *src, size_t len, const uint8_t *ref,
                               size_t ref_len, buf *out, bool *used_ref, ims_err *err) {
-  /* TODO(#4): decode ref into a jpg_image and pass it to jcm_encode once the model codes
-   * against a reference; until then no payload depends on one. */
-  (void)ref, (void)ref_len;
   *used_ref = false;
   jpg_limits lim = limits_of(env, len);
-  jpg_image *img = NULL;
+  jpg_image *img = NULL, *rimg = NULL;
   buf side, zside;
   buf_init(&side, SIZE_MAX);
   buf_init(&zside, SIZE_MAX);
   ims_status st = jpg_decode(src, len, &lim, &img, err);
   if (st) goto done;
+  /* A reference that does not parse is no error: this content is coded alone. */
+  if (ref) {
+    ims_err rerr;
+    jpg_limits rlim = limits_of(env, ref_len);
+    if (jpg_decode(ref, ref_len, &rlim, &rimg, &rerr) != IMS_OK) rimg = NULL;
+  }
   if ((st = jpg_side_write(img, &side, err)) != IMS_OK) goto done;
   size_t bound = ZSTD_compressBound(side.len);
   if ((st = buf_reserve(&zside, bound)) != IMS_OK) goto done;
@@ -44,11 +50,18 @@ static ims_status jpeg_encode(const codec_env *env, const uint8_t *src, size_t l
     st = ims_fail(err, IMS_E_INTERNAL, "jpeg: side info compression failed");
     goto done;
   }
+  size_t start = out->len;
   if ((st = buf_append_u8(out, JPEG_CODEC_VERSION)) != IMS_OK) goto done;
   if ((st = buf_append_u32le(out, (uint32_t)zn)) != IMS_OK) goto done;
   if ((st = buf_append(out, zside.p, zn)) != IMS_OK) goto done;
-  st = jcm_encode(img, NULL, env->threads, out, err);
+  size_t model = out->len;
+  if ((st = jcm_encode(img, rimg, env->threads, out, err)) != IMS_OK) goto done;
+  if (jcm_stream_is_inter(out->p + model, out->len - model)) {
+    out->p[start] = JPEG_CODEC_VERSION_INTER;
+    *used_ref = true;
+  }
 done:
+  jpg_free(rimg);
   jpg_free(img);
   buf_free(&side);
   buf_free(&zside);
@@ -57,19 +70,23 @@ done:
 
 static ims_status jpeg_decode(const codec_env *env, const uint8_t *payload, size_t len, const uint8_t *ref,
                               size_t ref_len, uint8_t *dst, size_t dst_len, ims_err *err) {
-  (void)ref, (void)ref_len;
   rd r = rd_make(payload, len);
   uint8_t version;
   uint32_t zlen;
   const uint8_t *z;
   if (!rd_u8(&r, &version) || !rd_u32le(&r, &zlen) || !rd_bytes(&r, zlen, &z))
     return ims_fail(err, IMS_E_CORRUPT, "jpeg: truncated payload");
-  if (version != JPEG_CODEC_VERSION) return ims_fail(err, IMS_E_VERSION, "jpeg codec version %u", version);
+  if (version != JPEG_CODEC_VERSION && version != JPEG_CODEC_VERSION_INTER)
+    return ims_fail(err, version > JPEG_CODEC_VERSION_INTER ? IMS_E_VERSION : IMS_E_CORRUPT, "jpeg codec version %u",
+                    version);
+  if ((version == JPEG_CODEC_VERSION_INTER) != (ref != NULL))
+    return ims_fail(err, IMS_E_CORRUPT, ref ? "jpeg: payload coded alone, given a reference"
+                                            : "jpeg: payload coded against a reference, none given");
   unsigned long long side_len = ZSTD_getFrameContentSize(z, zlen);
   if (side_len == ZSTD_CONTENTSIZE_ERROR || side_len == ZSTD_CONTENTSIZE_UNKNOWN || side_len > dst_len + 4096)
     return ims_fail(err, IMS_E_CORRUPT, "jpeg: bad side information");
   jpg_limits lim = limits_of(env, dst_len);
-  jpg_image *img = NULL;
+  jpg_image *img = NULL, *rimg = NULL;
   buf side, out;
   buf_init(&side, SIZE_MAX);
   /* The re-encoder may reserve ahead of what it writes: allow slack, check the length after. */
@@ -83,7 +100,12 @@ static ims_status jpeg_decode(const codec_env *env, const uint8_t *payload, size
   }
   side.len = n;
   if ((st = jpg_side_read(side.p, side.len, &lim, &img, err)) != IMS_OK) goto done;
-  if ((st = jcm_decode(r.p, rd_left(&r), img, NULL, env->threads, err)) != IMS_OK) goto done;
+  jpg_limits rlim = limits_of(env, ref_len);
+  if (ref && (st = jpg_decode(ref, ref_len, &rlim, &rimg, err)) != IMS_OK) {
+    if (st != IMS_E_NOMEM) st = ims_fail(err, IMS_E_CORRUPT, "jpeg: the reference does not parse");
+    goto done;
+  }
+  if ((st = jcm_decode(r.p, rd_left(&r), img, rimg, env->threads, err)) != IMS_OK) goto done;
   if ((st = jpg_encode(img, &out, err)) != IMS_OK) goto done;
   if (out.len != dst_len) {
     st = ims_fail(err, IMS_E_CORRUPT, "jpeg: rebuilt %zu bytes, expected %zu", out.len, dst_len);
@@ -92,6 +114,7 @@ static ims_status jpeg_decode(const codec_env *env, const uint8_t *payload, size
   memcpy(dst, out.p, dst_len);
 done:
   if (st == IMS_E_LIMIT) st = ims_fail(err, IMS_E_CORRUPT, "jpeg: rebuilt file far too long");
+  jpg_free(rimg);
   jpg_free(img);
   buf_free(&side);
   buf_free(&out);
