@@ -173,10 +173,17 @@ typedef struct xctx {
   xjob *jobs;
 } xctx;
 
+/* Contents predicted from another are decoded later, in order, by the writing thread, so
+ * that each finds its reference in the reader's cache and every image is decoded once. */
+static bool deferred(const ims_reader *r, const xjob *jb) {
+  const arc_index *ix = &r->in.index;
+  return ix->contents[ix->entries[jb->entry].content].ref != ARC_NO_REF;
+}
+
 static void run_xjob(void *vctx, size_t j) {
   xctx *x = vctx;
   xjob *jb = &x->jobs[j];
-  if (!jb->in_memory || jb->share >= 0) return;
+  if (!jb->in_memory || jb->share >= 0 || deferred(x->r, jb)) return;
   ims_err_clear(&jb->err);
   uint32_t c = x->r->in.index.entries[jb->entry].content;
   jb->st = rd_decode_whole(x->r, c, &jb->data, &jb->len, &jb->err);
@@ -223,6 +230,10 @@ ims_status ims_reader_extract_all_at(ims_reader *r, int dirfd, ims_entry_error_f
     (void)pool_run(r->opt.threads, n, run_xjob, &x);
     for (size_t j = 0; j < n; j++) {
       xjob *jb = &jobs[j];
+      if (jb->in_memory && jb->share < 0 && deferred(r, jb)) {
+        ims_err_clear(&jb->err);
+        jb->st = rd_decode_whole(r, ix->entries[jb->entry].content, &jb->data, &jb->len, &jb->err);
+      }
       const xjob *src = jb->share >= 0 ? &jobs[jb->share] : jb;
       ims_err err;
       ims_err_clear(&err);

@@ -23,6 +23,12 @@ ims_status ims_reader_new(const ims_options *o, ims_reader **out) {
   } else {
     if (ims_options_init(&r->opt, IMS_VERSION_NUMBER) != IMS_OK) { /* defaults are set either way */ }
   }
+  r->cache = malloc(sizeof *r->cache);
+  if (!r->cache) {
+    free(r);
+    return IMS_E_NOMEM;
+  }
+  refcache_init(r->cache);
   if (r->opt.threads == 0) r->opt.threads = pool_cores();
   if (r->opt.threads > 256) r->opt.threads = 256;
   r->in.fd = -1;
@@ -35,7 +41,10 @@ static ims_status derive(ims_reader *r) {
   const arc_index *ix = &r->in.index;
   r->first_entry = malloc(((size_t)ix->n_contents + 1) * sizeof *r->first_entry);
   r->complete = calloc((size_t)ix->n_contents + 1, 1);
-  if (!r->first_entry || !r->complete) return IMS_E_NOMEM;
+  r->referenced = calloc((size_t)ix->n_contents + 1, 1);
+  if (!r->first_entry || !r->complete || !r->referenced) return IMS_E_NOMEM;
+  for (uint32_t c = 0; c < ix->n_contents; c++)
+    if (ix->contents[c].ref != ARC_NO_REF) r->referenced[ix->contents[c].ref] = 1;
   for (uint32_t c = 0; c < ix->n_contents; c++) {
     r->first_entry[c] = -1;
     const arc_content *ct = &ix->contents[c];
@@ -206,6 +215,9 @@ static ims_status decode_one(const ims_reader *r, uint32_t c, const uint8_t *ref
   }
   ims_h128 got = ims_hasher_digest(h);
   if (memcmp(got.b, ct->hash, 16) != 0) st = ims_fail(err, IMS_E_MISMATCH, "content hash mismatch");
+  /* A verified content that others are predicted from is kept for them (a whole content
+   * is one block: references are only made between whole contents). */
+  if (!st && r->referenced[c] && ct->n_blocks == 1) refcache_put(r->cache, c, dst, (size_t)ct->size);
 done:
   ims_hasher_free(h);
   buf_free(&payload);
@@ -248,7 +260,16 @@ static ims_status decode_stream(const ims_reader *r, uint32_t c, ims_write_fn fn
   uint8_t *prev = NULL, *cur = NULL;
   size_t prev_len = 0, cur_len = 0;
   ims_status st = IMS_OK;
-  for (i = 0; i < n_chain && !st; i++) {
+  /* Start after the nearest ancestor that is already decoded (reading in order: the
+   * reference itself), so a chain is not decoded again from its key image. */
+  uint32_t start = 0;
+  for (uint32_t k = n_chain; k-- > 0;) {
+    if (refcache_get(r->cache, chain[k], &prev, &prev_len)) {
+      start = k + 1;
+      break;
+    }
+  }
+  for (i = start; i < n_chain && !st; i++) {
     st = decode_one_to_mem(r, chain[i], prev, prev_len, &cur, &cur_len, err);
     if (st) {
       ims_err_prefix(err, "its reference %u", chain[i]);
@@ -344,6 +365,9 @@ ims_status ims_reader_stats(const ims_reader *r, ims_stats *out) {
 void ims_reader_close(ims_reader *r) {
   if (!r) return;
   arc_in_close(&r->in);
+  if (r->cache) refcache_free(r->cache);
+  free(r->cache);
+  free(r->referenced);
   free(r->first_entry);
   free(r->complete);
   free(r);
