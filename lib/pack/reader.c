@@ -225,16 +225,20 @@ done:
   return st;
 }
 
-/* Decodes content c into a new buffer, given its reference's bytes. */
-static ims_status decode_one_to_mem(const ims_reader *r, uint32_t c, const uint8_t *ref, size_t ref_len, uint8_t **out,
-                                    size_t *out_len, ims_err *err) {
+static ims_status decode_stream(const ims_reader *r, uint32_t c, ims_write_fn fn, void *opaque, ims_err *err);
+
+/* Decodes content c into a new buffer: given its reference's bytes (ref, may be NULL), or,
+ * with resolve_chain, decoding its reference chain first. */
+static ims_status content_to_mem(const ims_reader *r, uint32_t c, const uint8_t *ref, size_t ref_len,
+                                 bool resolve_chain, uint8_t **out, size_t *out_len, ims_err *err) {
   const arc_content *ct = &r->in.index.contents[c];
   if (ct->size > r->opt.max_member_bytes || ct->size > SIZE_MAX)
     return ims_fail(err, IMS_E_LIMIT, "content of %llu bytes is over the in-memory limit",
                     (unsigned long long)ct->size);
   mem_sink m = {malloc(ct->size ? (size_t)ct->size : 1), 0, (size_t)ct->size};
   if (!m.p) return ims_fail(err, IMS_E_NOMEM, "out of memory");
-  ims_status st = decode_one(r, c, ref, ref_len, mem_write, &m, err);
+  ims_status st = resolve_chain ? decode_stream(r, c, mem_write, &m, err)
+                                : decode_one(r, c, ref, ref_len, mem_write, &m, err);
   if (st) {
     free(m.p);
     return st;
@@ -244,9 +248,9 @@ static ims_status decode_one_to_mem(const ims_reader *r, uint32_t c, const uint8
   return IMS_OK;
 }
 
-/* Streams content c, first decoding its reference chain from the key content forward,
- * iteratively, holding at most two contents in memory (refs point backwards, so the walk
- * ends; its length is capped). */
+/* Streams content c, first decoding its reference chain forward from the nearest decoded
+ * ancestor (or the key content), iteratively, holding at most two contents in memory besides
+ * the cache (refs point backwards, so the walk ends; its length is capped). */
 static ims_status decode_stream(const ims_reader *r, uint32_t c, ims_write_fn fn, void *opaque, ims_err *err) {
   const arc_index *ix = &r->in.index;
   uint32_t n_chain = 0;
@@ -270,7 +274,7 @@ static ims_status decode_stream(const ims_reader *r, uint32_t c, ims_write_fn fn
     }
   }
   for (i = start; i < n_chain && !st; i++) {
-    st = decode_one_to_mem(r, chain[i], prev, prev_len, &cur, &cur_len, err);
+    st = content_to_mem(r, chain[i], prev, prev_len, false, &cur, &cur_len, err);
     if (st) {
       ims_err_prefix(err, "its reference %u", chain[i]);
       break;
@@ -284,23 +288,6 @@ static ims_status decode_stream(const ims_reader *r, uint32_t c, ims_write_fn fn
   free(prev);
   free(chain);
   return st;
-}
-
-static ims_status decode_to_mem(const ims_reader *r, uint32_t c, uint8_t **out, size_t *out_len, ims_err *err) {
-  const arc_content *ct = &r->in.index.contents[c];
-  if (ct->size > r->opt.max_member_bytes || ct->size > SIZE_MAX)
-    return ims_fail(err, IMS_E_LIMIT, "content of %llu bytes is over the in-memory limit",
-                    (unsigned long long)ct->size);
-  mem_sink m = {malloc(ct->size ? (size_t)ct->size : 1), 0, (size_t)ct->size};
-  if (!m.p) return ims_fail(err, IMS_E_NOMEM, "out of memory");
-  ims_status st = decode_stream(r, c, mem_write, &m, err);
-  if (st) {
-    free(m.p);
-    return st;
-  }
-  *out = m.p;
-  *out_len = m.len;
-  return IMS_OK;
 }
 
 ims_status ims_reader_extract(ims_reader *r, uint64_t i, ims_write_fn write_fn, void *opaque) {
@@ -374,5 +361,5 @@ void ims_reader_close(ims_reader *r) {
 }
 
 ims_status rd_decode_whole(const ims_reader *r, uint32_t content, uint8_t **out, size_t *out_len, ims_err *err) {
-  return decode_to_mem(r, content, out, out_len, err);
+  return content_to_mem(r, content, NULL, 0, true, out, out_len, err);
 }
