@@ -95,6 +95,26 @@ static int parse_read_opts(cli *c, int argc, char **argv, const char *shortopts,
   return -1;
 }
 
+/* Parses the options of a command that takes exactly one ARCHIVE, and opens it. Returns
+ * NULL with *code set when the command is over (help shown, usage error, unreadable
+ * archive); else the reader, with *code EXIT_DATA for a damaged archive, EXIT_OK otherwise. */
+static ims_reader *parse_and_open(cli *c, int argc, char **argv, const char *shortopts, const struct option *lo,
+                                  read_opts *ro, int *code) {
+  int rc = parse_read_opts(c, argc, argv, shortopts, lo, ro);
+  if (rc >= 0 || rc < -1) {
+    *code = rc >= 0 ? rc : EXIT_OK;
+    return NULL;
+  }
+  if (optind + 1 != argc) {
+    *code = cli_usage_error(c, optind >= argc ? "no archive given" : "too many arguments");
+    return NULL;
+  }
+  *code = EXIT_OK;
+  ims_reader *r = cli_open_archive(c, argv[optind], code);
+  if (r && ims_reader_damaged(r)) *code = EXIT_DATA;
+  return r;
+}
+
 #define COMMON_LONGOPTS                                                                                  \
   {"quiet", no_argument, NULL, 'q'}, {"verbose", no_argument, NULL, 'v'}, {"help", no_argument, NULL, 'h'}, \
       {"threads", required_argument, NULL, 'j'}
@@ -219,14 +239,9 @@ int cmd_list(cli *c, int argc, char **argv) {
   static const struct option lo[] = {
       {"long", no_argument, NULL, 'l'}, {"json", no_argument, NULL, 'J'}, COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
   read_opts ro = {.help = list_help};
-  int rc = parse_read_opts(c, argc, argv, ":lj:qvh", lo, &ro);
-  if (rc >= 0) return rc;
-  if (rc < -1) return EXIT_OK;
-  if (optind + 1 != argc) return cli_usage_error(c, optind >= argc ? "no archive given" : "too many arguments");
-  int code = EXIT_OK;
-  ims_reader *r = cli_open_archive(c, argv[optind], &code);
+  int code;
+  ims_reader *r = parse_and_open(c, argc, argv, ":lj:qvh", lo, &ro, &code);
   if (!r) return code;
-  if (ims_reader_damaged(r)) code = EXIT_DATA;
   uint64_t n = ims_reader_count(r);
   if (ro.json) fputs("[", stdout);
   for (uint64_t i = 0; i < n; i++) {
@@ -489,14 +504,9 @@ static const char stats_help[] =
 int cmd_stats(cli *c, int argc, char **argv) {
   static const struct option lo[] = {{"json", no_argument, NULL, 'J'}, COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
   read_opts ro = {.help = stats_help};
-  int rc = parse_read_opts(c, argc, argv, ":j:qvh", lo, &ro);
-  if (rc >= 0) return rc;
-  if (rc < -1) return EXIT_OK;
-  if (optind + 1 != argc) return cli_usage_error(c, optind >= argc ? "no archive given" : "too many arguments");
-  int code = EXIT_OK;
-  ims_reader *r = cli_open_archive(c, argv[optind], &code);
+  int code;
+  ims_reader *r = parse_and_open(c, argc, argv, ":j:qvh", lo, &ro, &code);
   if (!r) return code;
-  if (ims_reader_damaged(r)) code = EXIT_DATA;
   ims_stats s;
   if (ims_reader_stats(r, &s) != IMS_OK) {
     ims_reader_close(r);
