@@ -106,14 +106,18 @@ static ims_status jpeg_decode(const codec_env *env, const uint8_t *payload, size
     goto done;
   }
   if ((st = jcm_decode(r.p, rd_left(&r), img, rimg, env->threads, err)) != IMS_OK) goto done;
-  if ((st = jpg_encode(img, &out, err)) != IMS_OK) goto done;
+  if ((st = jpg_encode(img, &out, err)) != IMS_OK) {
+    /* The output buffer's ceiling is far above the recorded size: hitting it means the
+     * stream does not describe this file. */
+    if (st == IMS_E_LIMIT) st = ims_fail(err, IMS_E_CORRUPT, "jpeg: rebuilt file far too long");
+    goto done;
+  }
   if (out.len != dst_len) {
     st = ims_fail(err, IMS_E_CORRUPT, "jpeg: rebuilt %zu bytes, expected %zu", out.len, dst_len);
     goto done;
   }
   memcpy(dst, out.p, dst_len);
 done:
-  if (st == IMS_E_LIMIT) st = ims_fail(err, IMS_E_CORRUPT, "jpeg: rebuilt file far too long");
   jpg_free(rimg);
   jpg_free(img);
   buf_free(&side);
