@@ -12,9 +12,12 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/hash.h"
 
 /* Codec ids as stored in the archive (FORMAT.md §5). Never reuse a value. */
 enum { CODEC_RAW = 0, CODEC_ZSTD = 1, CODEC_JPEG = 2, CODEC_COUNT = 3 };
+
+typedef struct codec_cache codec_cache;
 
 typedef struct codec_env {
   int zstd_level;
@@ -22,7 +25,29 @@ typedef struct codec_env {
   uint64_t max_pixels;
   uint32_t max_scans;
   uint64_t max_bytes;
+  codec_cache *cache; /* parsed references shared by the jobs of one writer or reader; may be NULL */
+  bool keep_src;      /* encode: other contents will reference this one (worth keeping parsed) */
 } codec_env;
+
+/* A bounded, thread-safe cache of objects a codec derives from a content's bytes (the JPEG
+ * codec: the parsed image and its side information), keyed by the XXH3-128 of those bytes
+ * and the codec id, so that a reference is parsed once however many jobs use it (the
+ * encode and the verifying decode of every content predicted from it). The derivation
+ * must be a pure function of the bytes: a hit and a miss then give the same output.
+ * Objects are shared read-only while held; one is freed only when no job holds it and it
+ * is evicted (least recently used first) or the cache is freed. */
+typedef void (*codec_cache_free_fn)(void *obj);
+/* NULL when out of memory (callers then work without a cache). */
+codec_cache *codec_cache_new(size_t max_entries, size_t max_bytes);
+void codec_cache_free(codec_cache *cc); /* accepts NULL; nothing may be held */
+/* true on a hit: *obj is held until codec_cache_release(cc, *slot). */
+bool codec_cache_get(codec_cache *cc, uint8_t codec_id, const ims_h128 *key, void **obj, size_t *slot);
+/* Offers obj (bytes: its size, for the bound) to the cache. true: the cache owns it and
+ * *slot holds it for the caller until codec_cache_release. false (no room, or the key is
+ * already there): the caller still owns obj. */
+bool codec_cache_put(codec_cache *cc, uint8_t codec_id, const ims_h128 *key, void *obj, size_t bytes,
+                     codec_cache_free_fn free_fn, size_t *slot);
+void codec_cache_release(codec_cache *cc, size_t slot);
 
 typedef struct codec {
   uint8_t id;

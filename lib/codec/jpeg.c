@@ -26,23 +26,72 @@ static jpg_limits limits_of(const codec_env *env, size_t file_len) {
   return l;
 }
 
+/* A parsed image, owned or held from env->cache. */
+typedef struct held_img {
+  jpg_image *img;
+  size_t slot;
+  bool cached;
+} held_img;
+
+static void parsed_free(void *obj) { jpg_free(obj); }
+
+static size_t parsed_bytes(const jpg_image *img, size_t file_len) {
+  size_t n = sizeof *img + file_len; /* the side information is at most the file */
+  for (unsigned c = 0; c < img->n_comp; c++) n += (size_t)img->comp[c].w_blocks * img->comp[c].h_blocks * 128u;
+  return n;
+}
+
+/* Parses (data, len), or takes the image another job parsed from the same bytes out of
+ * env->cache. keep: offer a fresh parse to the cache (jpg_decode is a pure function of the
+ * bytes, so a cached image is the one a parse would give). */
+static ims_status parse_held(const codec_env *env, const uint8_t *data, size_t len, bool keep, held_img *h,
+                             ims_err *err) {
+  h->img = NULL;
+  h->cached = false;
+  ims_h128 key = {{0}};
+  if (env->cache) {
+    key = ims_hash128(data, len);
+    void *obj;
+    if (codec_cache_get(env->cache, CODEC_JPEG, &key, &obj, &h->slot)) {
+      h->img = obj;
+      h->cached = true;
+      return IMS_OK;
+    }
+  }
+  jpg_limits lim = limits_of(env, len);
+  ims_status st = jpg_decode(data, len, &lim, &h->img, err);
+  if (st) return st;
+  if (keep && env->cache &&
+      codec_cache_put(env->cache, CODEC_JPEG, &key, h->img, parsed_bytes(h->img, len), parsed_free, &h->slot))
+    h->cached = true;
+  return IMS_OK;
+}
+
+static void held_release(const codec_env *env, held_img *h) {
+  if (h->cached)
+    codec_cache_release(env->cache, h->slot);
+  else
+    jpg_free(h->img);
+  h->img = NULL;
+  h->cached = false;
+}
+
 static ims_status jpeg_encode(const codec_env *env, const uint8_t *src, size_t len, const uint8_t *ref,
                               size_t ref_len, buf *out, bool *used_ref, ims_err *err) {
   *used_ref = false;
-  jpg_limits lim = limits_of(env, len);
-  jpg_image *img = NULL, *rimg = NULL;
+  held_img img = {0}, rimg = {0};
   buf side, zside;
   buf_init(&side, SIZE_MAX);
   buf_init(&zside, SIZE_MAX);
-  ims_status st = jpg_decode(src, len, &lim, &img, err);
+  ims_status st = parse_held(env, src, len, env->keep_src, &img, err);
   if (st) goto done;
-  /* A reference that does not parse is no error: this content is coded alone. */
+  /* A reference that does not parse is no error: this content is coded alone. The verifying
+   * decode needs it again: keep it. */
   if (ref) {
     ims_err rerr;
-    jpg_limits rlim = limits_of(env, ref_len);
-    if (jpg_decode(ref, ref_len, &rlim, &rimg, &rerr) != IMS_OK) rimg = NULL;
+    if (parse_held(env, ref, ref_len, true, &rimg, &rerr) != IMS_OK) rimg.img = NULL;
   }
-  if ((st = jpg_side_write(img, &side, err)) != IMS_OK) goto done;
+  if ((st = jpg_side_write(img.img, &side, err)) != IMS_OK) goto done;
   size_t bound = ZSTD_compressBound(side.len);
   if ((st = buf_reserve(&zside, bound)) != IMS_OK) goto done;
   size_t zn = ZSTD_compress(zside.p, bound, side.p, side.len, 19);
@@ -55,14 +104,14 @@ static ims_status jpeg_encode(const codec_env *env, const uint8_t *src, size_t l
   if ((st = buf_append_u32le(out, (uint32_t)zn)) != IMS_OK) goto done;
   if ((st = buf_append(out, zside.p, zn)) != IMS_OK) goto done;
   size_t model = out->len;
-  if ((st = jcm_encode(img, rimg, env->threads, out, err)) != IMS_OK) goto done;
+  if ((st = jcm_encode(img.img, rimg.img, env->threads, out, err)) != IMS_OK) goto done;
   if (jcm_stream_is_inter(out->p + model, out->len - model)) {
     out->p[start] = JPEG_CODEC_VERSION_INTER;
     *used_ref = true;
   }
 done:
-  jpg_free(rimg);
-  jpg_free(img);
+  if (rimg.img) held_release(env, &rimg);
+  if (img.img) held_release(env, &img);
   buf_free(&side);
   buf_free(&zside);
   return st;
@@ -86,7 +135,8 @@ static ims_status jpeg_decode(const codec_env *env, const uint8_t *payload, size
   if (side_len == ZSTD_CONTENTSIZE_ERROR || side_len == ZSTD_CONTENTSIZE_UNKNOWN || side_len > dst_len + 4096)
     return ims_fail(err, IMS_E_CORRUPT, "jpeg: bad side information");
   jpg_limits lim = limits_of(env, dst_len);
-  jpg_image *img = NULL, *rimg = NULL;
+  jpg_image *img = NULL;
+  held_img rimg = {0};
   buf side, out;
   buf_init(&side, SIZE_MAX);
   /* The re-encoder may reserve ahead of what it writes: allow slack, check the length after. */
@@ -100,12 +150,11 @@ static ims_status jpeg_decode(const codec_env *env, const uint8_t *payload, size
   }
   side.len = n;
   if ((st = jpg_side_read(side.p, side.len, &lim, &img, err)) != IMS_OK) goto done;
-  jpg_limits rlim = limits_of(env, ref_len);
-  if (ref && (st = jpg_decode(ref, ref_len, &rlim, &rimg, err)) != IMS_OK) {
+  if (ref && (st = parse_held(env, ref, ref_len, true, &rimg, err)) != IMS_OK) {
     if (st != IMS_E_NOMEM) st = ims_fail(err, IMS_E_CORRUPT, "jpeg: the reference does not parse");
     goto done;
   }
-  if ((st = jcm_decode(r.p, rd_left(&r), img, rimg, env->threads, err)) != IMS_OK) goto done;
+  if ((st = jcm_decode(r.p, rd_left(&r), img, rimg.img, env->threads, err)) != IMS_OK) goto done;
   if ((st = jpg_encode(img, &out, err)) != IMS_OK) {
     /* The output buffer's ceiling is far above the recorded size: hitting it means the
      * stream does not describe this file. */
@@ -118,7 +167,7 @@ static ims_status jpeg_decode(const codec_env *env, const uint8_t *payload, size
   }
   memcpy(dst, out.p, dst_len);
 done:
-  jpg_free(rimg);
+  if (rimg.img) held_release(env, &rimg);
   jpg_free(img);
   buf_free(&side);
   buf_free(&out);

@@ -2,11 +2,13 @@
  * round-trips (verified by decoding), write blocks, manifest, index and footer.
  *
  * Flow (docs/DESIGN.md): add_path reads each file once (hash, kind). finish assigns
- * contents (identical files once, confirmed byte by byte), writes the manifest, then codes
- * contents in batches on the thread pool and writes each batch in content order, so the
- * archive bytes never depend on the thread count. */
+ * contents (identical files once, confirmed byte by byte), makes the JPEG signatures and
+ * plans references (in parallel), writes the manifest, then codes contents on worker
+ * threads and writes them in content order, so the archive bytes never depend on the
+ * thread count. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,14 +33,15 @@ typedef struct w_entry {
   uint8_t kind;
   uint32_t content; /* assigned by finish */
   bool skipped;
-  sim_sig *sig;     /* JPEGs whose signature could be made, else NULL */
 } w_entry;
 
 typedef struct w_content {
   size_t source;       /* entry whose file is read */
   uint32_t n_entries;  /* entries that share it */
   bool skipped;        /* could not be coded: its entries are left out */
+  bool referenced;     /* a later content is planned to be predicted from it */
   ims_hasher *hasher;  /* for chunked contents, fed in chunk order */
+  sim_sig *sig;        /* JPEGs whose signature could be made, else NULL (until planned) */
 } w_content;
 
 struct ims_writer {
@@ -148,7 +151,6 @@ static ims_status pathset_grow(ims_writer *w) {
 }
 
 static void entry_free(w_entry *e) {
-  free(e->sig);
   free(e->arc_path);
   free(e->fs_path);
   free(e->link);
@@ -162,8 +164,6 @@ static ims_status scan_file(ims_writer *w, w_entry *e, const char *fs_path) {
   ims_status st = IMS_OK;
   ims_hasher *h = ims_hasher_new();
   uint8_t *chunk = malloc(1 << 20);
-  buf whole;
-  buf_init(&whole, 0);
   if (!h || !chunk) {
     st = ims_fail(&w->err, IMS_E_NOMEM, "%s: out of memory", fs_path);
     goto done;
@@ -182,29 +182,10 @@ static ims_status scan_file(ims_writer *w, w_entry *e, const char *fs_path) {
       goto done;
     }
     if (r == 0) break;
-    if (first) {
-      e->kind = sniff_kind(chunk, (size_t)r);
-      /* A JPEG is kept whole for its signature (similar/), within a bound. */
-      if (e->kind == ARC_KIND_JPEG && w->opt.key_interval > 1 && (uint64_t)sb.st_size <= SIG_MAX_BYTES)
-        buf_init(&whole, SIG_MAX_BYTES);
-    }
+    if (first) e->kind = sniff_kind(chunk, (size_t)r);
     first = false;
     ims_hasher_update(h, chunk, (size_t)r);
-    if (whole.max && buf_append(&whole, chunk, (size_t)r) != IMS_OK) {
-      buf_free(&whole);
-      whole.max = 0;
-    }
     total += (uint64_t)r;
-  }
-  if (whole.max && whole.len == total) {
-    sim_sig sig;
-    ims_err serr;
-    /* Same pixel cap relative to the file size as the JPEG codec's (lib/codec/jpeg.c). */
-    uint64_t px_cap = (uint64_t)whole.len * 16384u + ((uint64_t)1 << 24);
-    if (px_cap > w->opt.max_pixels) px_cap = w->opt.max_pixels;
-    if (sim_sig_from_jpeg(whole.p, whole.len, px_cap, w->opt.max_scans, &sig, &serr) == IMS_OK &&
-        (e->sig = malloc(sizeof sig)) != NULL)
-      *e->sig = sig;
   }
   if (total != (uint64_t)sb.st_size) {
     st = ims_fail(&w->err, IMS_E_IO, "%s: file changed while being read", fs_path);
@@ -216,7 +197,6 @@ static ims_status scan_file(ims_writer *w, w_entry *e, const char *fs_path) {
   e->mtime_sec = (int64_t)sb.st_mtim.tv_sec;
   e->mtime_nsec = (uint32_t)sb.st_mtim.tv_nsec;
 done:
-  buf_free(&whole);
   ims_hasher_free(h);
   free(chunk);
   close(fd);
@@ -350,29 +330,33 @@ typedef struct h128_slot {
 } h128_slot;
 
 /* One unit of coding work: a whole content, or one chunk of a large content. */
+/* One unit of coding work: a whole content, or one chunk of a large content. Everything a
+ * worker needs is copied in when the job is made, so workers never read the index or the
+ * entries, which the writing thread updates meanwhile. */
 typedef struct job {
   uint32_t content;
   uint32_t chunk;
   uint64_t offset;
   size_t len;
-  bool whole;     /* the job is the whole content (codecs other than zstd allowed) */
-  uint32_t ref;   /* planned reference content, or ARC_NO_REF */
+  bool whole;          /* the job is the whole content (codecs other than zstd allowed) */
+  bool jpeg;           /* try the JPEG codec first */
+  bool keep_src;       /* later contents are planned to be predicted from this one */
+  uint8_t hash[16];    /* the content's hash (checked for whole contents) */
+  const char *path;    /* the file to read (the writer's entry keeps it) */
+  uint32_t ref;        /* planned reference content, or ARC_NO_REF */
+  const char *ref_path;
+  size_t ref_len;
+  uint8_t ref_hash[16];
+  unsigned threads;    /* threads the codec may use inside this job */
+  bool done;           /* results below are ready (under the scheduler's lock) */
   /* results */
   bool used_ref;  /* the payload needs the reference */
   ims_status st;  /* IMS_OK, or why the content must be skipped */
   char msg[IMS_ERRMSG_CAP];
   uint8_t codec, fallback;
   buf payload;
-  uint8_t *data;  /* the source bytes, kept for hashing in order (chunked contents) */
+  uint8_t *data;  /* the source bytes, kept for hashing in order (chunked contents only) */
 } job;
-
-typedef struct batch_ctx {
-  ims_writer *w;
-  w_content *wc;
-  arc_index *ix;
-  job *jobs;
-  codec_env env;
-} batch_ctx;
 
 static ims_status read_range(const char *path, uint64_t off, uint8_t *dst, size_t len, char *msg, size_t cap) {
   int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -420,15 +404,15 @@ static ims_status try_codec(const codec *c, const codec_env *env, const uint8_t 
   return IMS_OK;
 }
 
-static void run_job(void *vctx, size_t j) {
-  batch_ctx *ctx = vctx;
-  job *jb = &ctx->jobs[j];
-  const w_entry *src = &ctx->w->e[ctx->wc[jb->content].source];
-  const arc_content *ct = &ctx->ix->contents[jb->content];
+/* Codes one job: reads its bytes (and its reference's), runs the codec chain. */
+static void code_job(const codec_env *base_env, job *jb) {
   uint8_t *check = NULL, *ref = NULL;
   size_t ref_len = 0;
   ims_err err;
   ims_err_clear(&err);
+  codec_env env = *base_env;
+  env.threads = jb->threads;
+  env.keep_src = jb->keep_src;
   jb->data = malloc(jb->len ? jb->len : 1);
   check = malloc(jb->len ? jb->len : 1);
   if (!jb->data || !check) {
@@ -436,10 +420,10 @@ static void run_job(void *vctx, size_t j) {
     snprintf(jb->msg, sizeof jb->msg, "out of memory");
     goto done;
   }
-  if ((jb->st = read_range(src->fs_path, jb->offset, jb->data, jb->len, jb->msg, sizeof jb->msg)) != IMS_OK) goto done;
+  if ((jb->st = read_range(jb->path, jb->offset, jb->data, jb->len, jb->msg, sizeof jb->msg)) != IMS_OK) goto done;
   if (jb->whole) {
     ims_h128 h = ims_hash128(jb->data, jb->len);
-    if (memcmp(h.b, ct->hash, 16) != 0) {
+    if (memcmp(h.b, jb->hash, 16) != 0) {
       jb->st = IMS_E_IO;
       snprintf(jb->msg, sizeof jb->msg, "file changed while being packed");
       goto done;
@@ -447,13 +431,11 @@ static void run_job(void *vctx, size_t j) {
   }
   /* The reference's original bytes, for codecs that predict from it. */
   if (jb->ref != ARC_NO_REF) {
-    const w_entry *rs = &ctx->w->e[ctx->wc[jb->ref].source];
-    const arc_content *rc = &ctx->ix->contents[jb->ref];
-    ref_len = (size_t)rc->size;
+    ref_len = jb->ref_len;
     ref = malloc(ref_len ? ref_len : 1);
     char msg[IMS_ERRMSG_CAP];
-    if (!ref || read_range(rs->fs_path, 0, ref, ref_len, msg, sizeof msg) != IMS_OK ||
-        memcmp(ims_hash128(ref, ref_len).b, rc->hash, 16) != 0) {
+    if (!ref || read_range(jb->ref_path, 0, ref, ref_len, msg, sizeof msg) != IMS_OK ||
+        memcmp(ims_hash128(ref, ref_len).b, jb->ref_hash, 16) != 0) {
       free(ref); /* the reference changed or vanished: code this content on its own */
       ref = NULL;
       ref_len = 0;
@@ -462,23 +444,22 @@ static void run_job(void *vctx, size_t j) {
   /* The codec chain: preferred codec first, ending at stored bytes. */
   uint8_t chain[3];
   size_t n_chain = 0;
-  if (jb->whole && ct->kind == ARC_KIND_JPEG && ctx->w->opt.jpeg && codec_by_id(CODEC_JPEG)) chain[n_chain++] = CODEC_JPEG;
+  if (jb->whole && jb->jpeg && codec_by_id(CODEC_JPEG)) chain[n_chain++] = CODEC_JPEG;
   chain[n_chain++] = CODEC_ZSTD;
   jb->fallback = IMS_FB_NONE;
   for (size_t k = 0; k < n_chain; k++) {
     const codec *c = codec_by_id(chain[k]);
     ims_status st = IMS_E_UNSUPPORTED;
     bool probed = false;
-    if (c->id == CODEC_ZSTD && ctx->env.zstd_level > 3 && jb->len >= 4096) {
+    if (c->id == CODEC_ZSTD && env.zstd_level > 3 && jb->len >= 4096) {
       /* A fast probe first: data that level 3 cannot shrink by 1% (already compressed:
        * PNG, video, archives) is not worth the slow levels; its probe result is kept. */
-      codec_env probe = ctx->env;
+      codec_env probe = env;
       probe.zstd_level = 3;
       st = try_codec(c, &probe, jb->data, jb->len, NULL, 0, &jb->payload, &jb->used_ref, check, &err);
       probed = st == IMS_OK && jb->payload.len > jb->len - jb->len / 100;
     }
-    if (!probed)
-      st = try_codec(c, &ctx->env, jb->data, jb->len, ref, ref_len, &jb->payload, &jb->used_ref, check, &err);
+    if (!probed) st = try_codec(c, &env, jb->data, jb->len, ref, ref_len, &jb->payload, &jb->used_ref, check, &err);
     if (st == IMS_OK && (c->id != CODEC_ZSTD || jb->payload.len < jb->len)) {
       jb->codec = c->id;
       goto done;
@@ -491,6 +472,11 @@ static void run_job(void *vctx, size_t j) {
   jb->st = buf_append(&jb->payload, jb->data, jb->len);
   if (jb->st) snprintf(jb->msg, sizeof jb->msg, "out of memory");
 done:
+  /* Only chunked contents need their bytes again (hashed in order when written). */
+  if (jb->whole) {
+    free(jb->data);
+    jb->data = NULL;
+  }
   free(ref);
   free(check);
 }
@@ -559,14 +545,55 @@ static ims_status assign_contents(ims_writer *w, arc_index *ix, w_content **wc_o
   return IMS_OK;
 }
 
+/* The signatures of the JPEG contents, for the planner (one 1/8-scale decode each), made
+ * in parallel: each job reads its file again (the scan kept only its hash). A file that
+ * changed meanwhile only misleads the plan: coding checks every hash. */
+typedef struct sig_ctx {
+  const ims_writer *w;
+  w_content *wc;
+  const arc_index *ix;
+} sig_ctx;
+
+static void run_sig(void *vctx, size_t c) {
+  sig_ctx *x = vctx;
+  const arc_content *ct = &x->ix->contents[c];
+  if (ct->kind != ARC_KIND_JPEG || ct->size == 0 || ct->size > SIG_MAX_BYTES) return;
+  size_t len = (size_t)ct->size;
+  uint8_t *p = malloc(len);
+  char msg[IMS_ERRMSG_CAP];
+  if (p && read_range(x->w->e[x->wc[c].source].fs_path, 0, p, len, msg, sizeof msg) == IMS_OK) {
+    sim_sig sig;
+    ims_err serr;
+    /* Same pixel cap relative to the file size as the JPEG codec's (lib/codec/jpeg.c). */
+    uint64_t px_cap = (uint64_t)len * 16384u + ((uint64_t)1 << 24);
+    if (px_cap > x->w->opt.max_pixels) px_cap = x->w->opt.max_pixels;
+    if (sim_sig_from_jpeg(p, len, px_cap, x->w->opt.max_scans, &sig, &serr) == IMS_OK &&
+        (x->wc[c].sig = malloc(sizeof sig)) != NULL)
+      *x->wc[c].sig = sig;
+  }
+  free(p);
+}
+
+static void free_sigs(w_content *wc, uint32_t n) {
+  for (uint32_t c = 0; c < n; c++) {
+    free(wc[c].sig);
+    wc[c].sig = NULL;
+  }
+}
+
 /* Chooses a reference for each JPEG content among the earlier ones (similar/), so that a
  * codec may predict from it. Contents without a signature get none. */
-static ims_status plan_refs(ims_writer *w, const w_content *wc, arc_index *ix) {
+static ims_status plan_refs(ims_writer *w, w_content *wc, arc_index *ix) {
   if (w->opt.key_interval <= 1) return IMS_OK;
+  sig_ctx sx = {w, wc, ix};
+  (void)pool_run(w->opt.threads, ix->n_contents, run_sig, &sx);
   size_t n = 0;
   for (uint32_t c = 0; c < ix->n_contents; c++)
-    if (w->e[wc[c].source].sig) n++;
-  if (n < 2) return IMS_OK;
+    if (wc[c].sig) n++;
+  if (n < 2) {
+    free_sigs(wc, ix->n_contents);
+    return IMS_OK;
+  }
   sim_sig *sigs = malloc(n * sizeof *sigs);
   uint32_t *map = malloc(n * sizeof *map), *ref = malloc(n * sizeof *ref), *depth = malloc(n * sizeof *depth);
   ims_status st = IMS_OK;
@@ -576,7 +603,7 @@ static ims_status plan_refs(ims_writer *w, const w_content *wc, arc_index *ix) {
   }
   size_t k = 0;
   for (uint32_t c = 0; c < ix->n_contents; c++) {
-    const sim_sig *sg = w->e[wc[c].source].sig;
+    const sim_sig *sg = wc[c].sig;
     if (!sg) continue;
     sigs[k] = *sg;
     map[k++] = c;
@@ -585,13 +612,17 @@ static ims_status plan_refs(ims_writer *w, const w_content *wc, arc_index *ix) {
   sim_plan_defaults(&po);
   po.key_interval = w->opt.key_interval;
   if ((st = sim_plan(sigs, n, &po, ref, depth, NULL, &w->err)) != IMS_OK) goto done;
-  for (size_t i = 0; i < n; i++)
-    if (ref[i] != SIM_NO_REF) ix->contents[map[i]].ref = map[ref[i]];
+  for (size_t i = 0; i < n; i++) {
+    if (ref[i] == SIM_NO_REF) continue;
+    ix->contents[map[i]].ref = map[ref[i]];
+    wc[map[ref[i]]].referenced = true;
+  }
 done:
   free(sigs);
   free(map);
   free(ref);
   free(depth);
+  free_sigs(wc, ix->n_contents); /* 304 bytes per content: kept only until planned */
   return st;
 }
 
@@ -620,113 +651,221 @@ static void report_progress(ims_writer *w, uint64_t files_done, uint64_t files_t
 }
 
 /* Writes the blocks of a finished batch in job order. */
-static ims_status write_batch(ims_writer *w, w_content *wc, arc_index *ix, job *jobs, size_t n_jobs,
-                              uint64_t *files_done) {
-  for (size_t j = 0; j < n_jobs; j++) {
-    job *jb = &jobs[j];
-    w_content *c = &wc[jb->content];
-    arc_content *ct = &ix->contents[jb->content];
-    if (c->skipped) continue;
-    if (jb->st) {
-      c->skipped = true;
-      skip_entries(w, jb->content, jb->msg);
-      continue;
-    }
+
+/* Writes one finished job's block (jobs are written in job order). */
+static ims_status write_job(ims_writer *w, w_content *wc, arc_index *ix, job *jb, uint64_t *files_done) {
+  w_content *c = &wc[jb->content];
+  arc_content *ct = &ix->contents[jb->content];
+  if (c->skipped) return IMS_OK;
+  if (jb->st) {
+    c->skipped = true;
+    skip_entries(w, jb->content, jb->msg);
+    return IMS_OK;
+  }
+  if (!jb->whole) {
+    if (jb->chunk == 0 && !(c->hasher = ims_hasher_new())) return ims_fail(&w->err, IMS_E_NOMEM, "out of memory");
+    ims_hasher_update(c->hasher, jb->data, jb->len);
+  }
+  arc_block_header h = {.type = ARC_BLOCK_DATA,
+                        .codec = jb->codec,
+                        .content = jb->content,
+                        .chunk = jb->chunk,
+                        .payload_len = jb->payload.len,
+                        .raw_len = jb->len};
+  arc_blockref ref;
+  ims_status st = arc_out_block(w->out, &h, jb->payload.p, &ref, &w->err);
+  if (st) return st;
+  if ((st = arc_index_add_block(ix, jb->content, &ref)) != IMS_OK) return ims_fail(&w->err, st, "out of memory");
+  if (jb->chunk == 0) {
+    ct->codec = jb->codec;
+    ct->fallback = jb->fallback;
+    if (!jb->used_ref) ct->ref = ARC_NO_REF;
+  } else if (ct->codec != jb->codec) {
+    ct->codec = CODEC_ZSTD; /* chunks may differ (raw vs zstd); the block header says which */
+  }
+  uint64_t done_bytes = jb->offset + jb->len;
+  if (done_bytes == ct->size) {
     if (!jb->whole) {
-      if (jb->chunk == 0 && !(c->hasher = ims_hasher_new())) return ims_fail(&w->err, IMS_E_NOMEM, "out of memory");
-      ims_hasher_update(c->hasher, jb->data, jb->len);
-    }
-    arc_block_header h = {.type = ARC_BLOCK_DATA,
-                          .codec = jb->codec,
-                          .content = jb->content,
-                          .chunk = jb->chunk,
-                          .payload_len = jb->payload.len,
-                          .raw_len = jb->len};
-    arc_blockref ref;
-    ims_status st = arc_out_block(w->out, &h, jb->payload.p, &ref, &w->err);
-    if (st) return st;
-    if ((st = arc_index_add_block(ix, jb->content, &ref)) != IMS_OK) return ims_fail(&w->err, st, "out of memory");
-    if (jb->chunk == 0) {
-      ct->codec = jb->codec;
-      ct->fallback = jb->fallback;
-      if (!jb->used_ref) ct->ref = ARC_NO_REF;
-    } else if (ct->codec != jb->codec) {
-      ct->codec = CODEC_ZSTD; /* chunks may differ (raw vs zstd); the block header says which */
-    }
-    uint64_t done_bytes = jb->offset + jb->len;
-    if (done_bytes == ct->size) {
-      if (!jb->whole) {
-        ims_h128 hh = ims_hasher_digest(c->hasher);
-        ims_hasher_free(c->hasher);
-        c->hasher = NULL;
-        if (memcmp(hh.b, ct->hash, 16) != 0) {
-          c->skipped = true;
-          skip_entries(w, jb->content, "file changed while being packed");
-          continue;
-        }
+      ims_h128 hh = ims_hasher_digest(c->hasher);
+      ims_hasher_free(c->hasher);
+      c->hasher = NULL;
+      if (memcmp(hh.b, ct->hash, 16) != 0) {
+        c->skipped = true;
+        skip_entries(w, jb->content, "file changed while being packed");
+        return IMS_OK;
       }
-      *files_done += c->n_entries;
     }
+    *files_done += c->n_entries;
   }
   return IMS_OK;
 }
 
-static void free_jobs(job *jobs, size_t n) {
-  for (size_t j = 0; j < n; j++) {
-    buf_free(&jobs[j].payload);
-    free(jobs[j].data);
-    jobs[j].data = NULL;
-  }
+static void free_job(job *jb) {
+  buf_free(&jb->payload);
+  free(jb->data);
+  jb->data = NULL;
 }
 
-/* Codes every content, batch by batch. A batch holds at most max_jobs jobs and about
- * budget input bytes, so memory is bounded by the batch, not by the set. */
+/* The coding pipeline: the calling thread makes jobs in content order into a ring of at
+ * most 16 jobs per thread and about 2 x threads x PACK_CHUNK input bytes, and writes each finished job in that order;
+ * worker threads take jobs in order as they come free. There is no barrier between groups
+ * of jobs, so a large image delays only the writing, never the other threads, and memory
+ * stays bounded by the ring. The archive bytes depend only on the jobs, never on which
+ * thread ran them or with how many threads inside (the JPEG model's output is the same for
+ * any thread count). */
+typedef struct sched {
+  pthread_mutex_t mu;
+  pthread_cond_t work; /* a job was made, or stop */
+  pthread_cond_t done; /* a job finished */
+  job *ring;           /* job k lives in ring[k % cap] */
+  size_t cap;
+  uint64_t made, taken, written; /* written <= taken <= made, made - written <= cap */
+  bool all_made, stop;
+  unsigned threads;
+  codec_env env;
+} sched;
+
+/* Takes the next job (lock held). The last jobs get the threads that would otherwise stay
+ * idle until the end (they code the bands of one image in parallel). */
+static job *sched_take(sched *s) {
+  job *jb = &s->ring[s->taken % s->cap];
+  s->taken++;
+  uint64_t left = s->made - s->taken;
+  jb->threads = s->all_made && left + 1 < s->threads ? s->threads / (unsigned)(left + 1) : 1;
+  return jb;
+}
+
+static void *sched_worker(void *arg) {
+  sched *s = arg;
+  (void)pthread_mutex_lock(&s->mu);
+  for (;;) {
+    while (!s->stop && s->taken == s->made && !s->all_made) (void)pthread_cond_wait(&s->work, &s->mu);
+    if (s->stop || s->taken == s->made) break;
+    job *jb = sched_take(s);
+    (void)pthread_mutex_unlock(&s->mu);
+    code_job(&s->env, jb);
+    (void)pthread_mutex_lock(&s->mu);
+    jb->done = true;
+    (void)pthread_cond_signal(&s->done);
+  }
+  (void)pthread_mutex_unlock(&s->mu);
+  return NULL;
+}
+
+/* Codes every content. Memory is bounded by the ring, not by the set. */
 static ims_status code_contents(ims_writer *w, w_content *wc, arc_index *ix) {
-  const size_t max_jobs = (size_t)w->opt.threads * 4;
+  const size_t ring = (size_t)w->opt.threads * 16;
   const uint64_t budget = (uint64_t)w->opt.threads * 2 * PACK_CHUNK;
-  job *jobs = calloc(max_jobs, sizeof *jobs);
-  if (!jobs) return ims_fail(&w->err, IMS_E_NOMEM, "out of memory");
-  batch_ctx ctx = {w, wc, ix, jobs, env_from_options(&w->opt)};
-  uint64_t files_total = 0, bytes_total = 0, files_done = 0, bytes_done = 0;
+  sched s;
+  memset(&s, 0, sizeof s);
+  s.cap = ring;
+  s.threads = w->opt.threads;
+  s.env = env_from_options(&w->opt);
+  /* Parsed references, shared by the encode and the verifying decode of the contents
+   * predicted from them (a time-lapse frame is parsed once, not three times). */
+  s.env.cache = codec_cache_new(ring + 4, (size_t)256 << 20);
+  s.ring = calloc(ring, sizeof *s.ring);
+  pthread_t *tids = calloc(w->opt.threads, sizeof *tids);
+  bool mu_ok = false, work_ok = false, done_ok = false;
+  unsigned n_workers = 0;
+  ims_status st = IMS_OK;
+  if (!s.ring || !tids) {
+    st = ims_fail(&w->err, IMS_E_NOMEM, "out of memory");
+    goto done;
+  }
+  mu_ok = pthread_mutex_init(&s.mu, NULL) == 0;
+  work_ok = mu_ok && pthread_cond_init(&s.work, NULL) == 0;
+  done_ok = work_ok && pthread_cond_init(&s.done, NULL) == 0;
+  if (!done_ok) {
+    st = ims_fail(&w->err, IMS_E_INTERNAL, "cannot set up threads");
+    goto done;
+  }
+  /* With no worker at all (threads cannot be started), the calling thread codes too. */
+  for (; n_workers < w->opt.threads; n_workers++)
+    if (pthread_create(&tids[n_workers], NULL, sched_worker, &s) != 0) break;
+  uint64_t files_total = 0, bytes_total = 0, files_done = 0, bytes_done = 0, bytes_in_ring = 0;
   for (size_t i = 0; i < w->n; i++)
     if (w->e[i].type == IMS_ENTRY_FILE) files_total++;
   for (uint32_t c = 0; c < ix->n_contents; c++) bytes_total += ix->contents[c].size;
-  ims_status st = IMS_OK;
   uint32_t c = 0;
   uint64_t off = 0;
-  while (c < ix->n_contents && !st) {
-    size_t n_jobs = 0;
-    uint64_t bytes = 0;
-    while (c < ix->n_contents && n_jobs < max_jobs && (n_jobs == 0 || bytes < budget)) {
+  (void)pthread_mutex_lock(&s.mu);
+  for (;;) {
+    /* Make jobs while the ring has room. */
+    while (c < ix->n_contents && s.made - s.written < s.cap && (s.made == s.written || bytes_in_ring < budget)) {
       const arc_content *ct = &ix->contents[c];
       bool whole = ct->size <= PACK_CHUNK || (ct->kind == ARC_KIND_JPEG && ct->size <= w->opt.max_member_bytes &&
                                               ct->size <= SIZE_MAX / 2);
-      job *jb = &jobs[n_jobs++];
+      job *jb = &s.ring[s.made % s.cap];
       memset(jb, 0, sizeof *jb);
       buf_init(&jb->payload, SIZE_MAX);
       jb->content = c;
       jb->whole = whole;
+      jb->jpeg = ct->kind == ARC_KIND_JPEG && w->opt.jpeg;
+      jb->keep_src = wc[c].referenced;
+      memcpy(jb->hash, ct->hash, 16);
+      jb->path = w->e[wc[c].source].fs_path;
       jb->ref = whole ? ct->ref : ARC_NO_REF;
+      if (jb->ref != ARC_NO_REF) {
+        const arc_content *rc = &ix->contents[jb->ref];
+        jb->ref_path = w->e[wc[jb->ref].source].fs_path;
+        jb->ref_len = (size_t)rc->size; /* a reference is a whole JPEG content: it fits */
+        memcpy(jb->ref_hash, rc->hash, 16);
+      }
       jb->offset = off;
       jb->chunk = (uint32_t)(off / PACK_CHUNK);
       jb->len = whole ? (size_t)ct->size : (size_t)(ct->size - off < PACK_CHUNK ? ct->size - off : PACK_CHUNK);
-      bytes += jb->len;
+      bytes_in_ring += jb->len;
       off += jb->len;
       if (whole || off >= ct->size) {
         c++;
         off = 0;
       }
+      s.made++;
+      if (c == ix->n_contents) s.all_made = true;
+      (void)pthread_cond_signal(&s.work);
     }
-    /* Spare threads go inside the jobs (the JPEG model codes bands in parallel); the output
-     * does not depend on it. */
-    ctx.env.threads = n_jobs < w->opt.threads ? w->opt.threads / (unsigned)n_jobs : 1;
-    (void)pool_run(w->opt.threads, n_jobs, run_job, &ctx);
-    st = write_batch(w, wc, ix, jobs, n_jobs, &files_done);
-    bytes_done += bytes;
-    free_jobs(jobs, n_jobs);
+    if (c == ix->n_contents && !s.all_made) {
+      s.all_made = true; /* no contents at all */
+      (void)pthread_cond_broadcast(&s.work);
+    }
+    if (s.written == s.made) break;
+    job *head = &s.ring[s.written % s.cap];
+    if (!head->done) {
+      if (n_workers == 0 && s.taken == s.written) {
+        job *jb = sched_take(&s);
+        (void)pthread_mutex_unlock(&s.mu);
+        code_job(&s.env, jb);
+        (void)pthread_mutex_lock(&s.mu);
+        jb->done = true;
+      } else {
+        (void)pthread_cond_wait(&s.done, &s.mu);
+      }
+      continue;
+    }
+    (void)pthread_mutex_unlock(&s.mu);
+    st = write_job(w, wc, ix, head, &files_done);
+    bytes_in_ring -= head->len;
+    bytes_done += head->len;
+    free_job(head);
     report_progress(w, files_done, files_total, bytes_done, bytes_total);
+    (void)pthread_mutex_lock(&s.mu);
+    s.written++;
+    if (st) break;
   }
-  free(jobs);
+  s.stop = true;
+  (void)pthread_cond_broadcast(&s.work);
+  (void)pthread_mutex_unlock(&s.mu);
+done:
+  for (unsigned t = 0; t < n_workers; t++) (void)pthread_join(tids[t], NULL);
+  /* After a failure, jobs made but not written (all finished or never taken now). */
+  for (uint64_t k = s.written; s.ring && k < s.made; k++) free_job(&s.ring[k % s.cap]);
+  if (done_ok) (void)pthread_cond_destroy(&s.done);
+  if (work_ok) (void)pthread_cond_destroy(&s.work);
+  if (mu_ok) (void)pthread_mutex_destroy(&s.mu);
+  codec_cache_free(s.env.cache);
+  free(s.ring);
+  free(tids);
   return st;
 }
 

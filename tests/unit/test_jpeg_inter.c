@@ -20,7 +20,8 @@
 #define SYNTH_MAX_INTER_RATIO 0.395
 #define SYNTH_MAX_RATIO 0.435
 
-static const codec_env env = {19, 1, (uint64_t)1 << 28, 256, (uint64_t)1 << 30};
+static const codec_env env = {
+    .zstd_level = 19, .threads = 1, .max_pixels = (uint64_t)1 << 28, .max_scans = 256, .max_bytes = (uint64_t)1 << 30};
 static const jpg_limits lim = {(uint64_t)1 << 28, 256, (uint64_t)1 << 30};
 
 static jpg_image *parse(const uint8_t *p, size_t n) {

@@ -11,7 +11,8 @@
 #include "codec/codec.h"
 #include "jpegcoef.h"
 
-static const codec_env env = {19, 1, (uint64_t)1 << 28, 256, (uint64_t)1 << 30};
+static const codec_env env = {
+    .zstd_level = 19, .threads = 1, .max_pixels = (uint64_t)1 << 28, .max_scans = 256, .max_bytes = (uint64_t)1 << 30};
 
 int main(void) {
   const char *corpus = getenv("IMS_CORPUS");
