@@ -2,12 +2,12 @@
  * (STYLE.md §2.7: openat with O_NOFOLLOW at every component). */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common/pool.h"
 #include "pack.h"
 #include "reader_internal.h"
 
@@ -156,112 +156,236 @@ ims_status ims_reader_extract_at(ims_reader *r, uint64_t i, int dirfd) {
   return st;
 }
 
-/* Parallel extraction: contents of a batch of entries are decoded on the pool into
- * memory, then written in entry order by the calling thread. */
-typedef struct xjob {
-  uint64_t entry;
-  int share;        /* index of an earlier job of the batch with the same content, or -1 */
-  bool in_memory;   /* decoded here; else streamed when written */
+/* Parallel extraction. The calling thread lists entries in order into a ring (at most
+ * XRING entries and XBATCH_BYTES of decoded contents waiting to be written) and creates
+ * every file in entry order; worker threads decode contents into memory as soon as they
+ * can. A content predicted from another waits until the job decoding its reference is
+ * done (it then finds it in the reader's cache, so each image is decoded once), and any
+ * job that is ready may run: independent reference chains (one per key image) are decoded
+ * in parallel, and there is no barrier between groups of entries. */
+typedef struct xdata {
+  uint8_t *p;
+  size_t len;
   ims_status st;
   ims_err err;
-  uint8_t *data;
-  size_t len;
+  unsigned refs; /* jobs that will write it (the decoding job and its sharers) */
+} xdata;
+
+#define XNONE UINT64_MAX
+
+typedef struct xjob {
+  uint64_t entry;
+  uint64_t size;    /* decoded bytes held for this job (0 unless it decodes) */
+  bool decode;      /* a worker decodes the content into data */
+  bool taken, done; /* under the lock */
+  uint64_t dep;     /* job (sequence number) decoding this content's reference, or XNONE */
+  xdata *data;      /* decoded content (its own or, for a sharer, an earlier job's), or NULL */
 } xjob;
 
-typedef struct xctx {
+typedef struct xsched {
+  pthread_mutex_t mu;
+  pthread_cond_t work, done;
   const ims_reader *r;
-  xjob *jobs;
-} xctx;
-
-/* Contents predicted from another are decoded later, in order, by the writing thread, so
- * that each finds its reference in the reader's cache and every image is decoded once. */
-static bool deferred(const ims_reader *r, const xjob *jb) {
-  const arc_index *ix = &r->in.index;
-  return ix->contents[ix->entries[jb->entry].content].ref != ARC_NO_REF;
-}
-
-static void run_xjob(void *vctx, size_t j) {
-  xctx *x = vctx;
-  xjob *jb = &x->jobs[j];
-  if (!jb->in_memory || jb->share >= 0 || deferred(x->r, jb)) return;
-  ims_err_clear(&jb->err);
-  uint32_t c = x->r->in.index.entries[jb->entry].content;
-  jb->st = rd_decode_whole(x->r, c, &jb->data, &jb->len, &jb->err);
-}
+  xjob *ring; /* job k lives in ring[k % cap] */
+  size_t cap;
+  uint64_t made, written;
+  bool all_made, stop;
+} xsched;
 
 #define XBATCH_BYTES ((uint64_t)256 << 20)
 #define XMEM_MAX ((uint64_t)64 << 20) /* larger contents are streamed */
+#define XRING 256
+
+static bool xready(const xsched *s, const xjob *jb) {
+  if (!jb->decode || jb->taken) return false;
+  return jb->dep == XNONE || jb->dep < s->written || s->ring[jb->dep % s->cap].done;
+}
+
+/* The oldest job that can run now, or NULL (lock held). */
+static xjob *xfind(xsched *s) {
+  for (uint64_t k = s->written; k < s->made; k++)
+    if (xready(s, &s->ring[k % s->cap])) return &s->ring[k % s->cap];
+  return NULL;
+}
+
+static bool xany_left(const xsched *s) {
+  for (uint64_t k = s->written; k < s->made; k++) {
+    const xjob *jb = &s->ring[k % s->cap];
+    if (jb->decode && !jb->taken) return true;
+  }
+  return false;
+}
+
+static void xrun(xsched *s, xjob *jb) {
+  xdata *d = jb->data;
+  ims_err_clear(&d->err);
+  uint32_t c = s->r->in.index.entries[jb->entry].content;
+  d->st = rd_decode_whole(s->r, c, &d->p, &d->len, &d->err);
+}
+
+static void *xworker(void *arg) {
+  xsched *s = arg;
+  (void)pthread_mutex_lock(&s->mu);
+  for (;;) {
+    xjob *jb = s->stop ? NULL : xfind(s);
+    if (!jb) {
+      if (s->stop || (s->all_made && !xany_left(s))) break;
+      (void)pthread_cond_wait(&s->work, &s->mu);
+      continue;
+    }
+    jb->taken = true;
+    (void)pthread_mutex_unlock(&s->mu);
+    xrun(s, jb);
+    (void)pthread_mutex_lock(&s->mu);
+    jb->done = true;
+    (void)pthread_cond_broadcast(&s->work); /* jobs predicted from this one may run */
+    (void)pthread_cond_signal(&s->done);
+  }
+  (void)pthread_mutex_unlock(&s->mu);
+  return NULL;
+}
+
+static void xdata_release(xdata *d) {
+  if (!d || --d->refs > 0) return;
+  free(d->p);
+  free(d);
+}
+
+/* Makes the job for entry i as job number s->made (lock held). */
+static void xmake(xsched *s, uint64_t i) {
+  const arc_index *ix = &s->r->in.index;
+  const arc_entry *e = &ix->entries[i];
+  xjob *jb = &s->ring[s->made % s->cap];
+  memset(jb, 0, sizeof *jb);
+  jb->entry = i;
+  jb->dep = XNONE;
+  jb->done = true; /* unless a worker decodes it */
+  if (e->type == IMS_ENTRY_FILE && ix->contents[e->content].size <= XMEM_MAX && path_is_safe(e->path)) {
+    uint32_t c = e->content, ref = ix->contents[c].ref;
+    /* A content already decoded (or being decoded) by a job still in the ring is shared. */
+    for (uint64_t k = s->made; k-- > s->written;) {
+      xjob *o = &s->ring[k % s->cap];
+      if (o->decode && ix->entries[o->entry].content == c) {
+        jb->data = o->data;
+        jb->data->refs++;
+        break;
+      }
+    }
+    /* Out of memory for the job: the entry is streamed when written. */
+    if (!jb->data && (jb->data = calloc(1, sizeof *jb->data)) != NULL) {
+      jb->data->refs = 1;
+      jb->decode = true;
+      jb->done = false;
+      jb->size = ix->contents[c].size;
+      for (uint64_t k = s->made; ref != ARC_NO_REF && k-- > s->written;) {
+        const xjob *o = &s->ring[k % s->cap];
+        if (o->decode && ix->entries[o->entry].content == ref) {
+          jb->dep = k;
+          break;
+        }
+      }
+    }
+  }
+  s->made++;
+}
 
 ims_status ims_reader_extract_all_at(ims_reader *r, int dirfd, ims_entry_error_fn fn, void *opaque) {
   if (!r || !r->loaded) return IMS_E_ARG;
   const arc_index *ix = &r->in.index;
-  size_t max_jobs = (size_t)r->opt.threads * 4;
-  if (max_jobs < 4) max_jobs = 4;
-  xjob *jobs = calloc(max_jobs, sizeof *jobs);
-  if (!jobs) return ims_fail(&r->err, IMS_E_NOMEM, "out of memory");
+  xsched s;
+  memset(&s, 0, sizeof s);
+  s.r = r;
+  s.cap = XRING;
+  s.ring = calloc(s.cap, sizeof *s.ring);
+  unsigned n_threads = r->opt.threads ? r->opt.threads : 1;
+  pthread_t *tids = calloc(n_threads, sizeof *tids);
+  bool mu_ok = false, work_ok = false, done_ok = false;
+  unsigned n_workers = 0;
   ims_status result = IMS_OK;
-  uint64_t i = 0, files_done = 0, bytes_done = 0, bytes_total = 0;
+  if (!s.ring || !tids) {
+    result = ims_fail(&r->err, IMS_E_NOMEM, "out of memory");
+    goto out;
+  }
+  mu_ok = pthread_mutex_init(&s.mu, NULL) == 0;
+  work_ok = mu_ok && pthread_cond_init(&s.work, NULL) == 0;
+  done_ok = work_ok && pthread_cond_init(&s.done, NULL) == 0;
+  if (!done_ok) {
+    result = ims_fail(&r->err, IMS_E_INTERNAL, "cannot set up threads");
+    goto out;
+  }
+  /* With no worker at all (threads cannot be started), the calling thread decodes too. */
+  for (; n_workers < n_threads; n_workers++)
+    if (pthread_create(&tids[n_workers], NULL, xworker, &s) != 0) break;
+  uint64_t i = 0, files_done = 0, bytes_done = 0, bytes_total = 0, bytes_held = 0;
   for (uint32_t k = 0; k < ix->n_entries; k++)
     if (ix->entries[k].type == IMS_ENTRY_FILE) bytes_total += ix->contents[ix->entries[k].content].size;
-  while (i < ix->n_entries) {
-    size_t n = 0;
-    uint64_t bytes = 0;
-    while (i < ix->n_entries && n < max_jobs && bytes < XBATCH_BYTES) {
-      const arc_entry *e = &ix->entries[i];
-      xjob *jb = &jobs[n];
-      memset(jb, 0, sizeof *jb);
-      jb->entry = i++;
-      jb->share = -1;
-      if (e->type == IMS_ENTRY_FILE) {
-        uint64_t size = ix->contents[e->content].size;
-        jb->in_memory = size <= XMEM_MAX && path_is_safe(e->path);
-        /* Share with the job that decodes this content (never with another sharer). */
-        for (size_t k = 0; k < n && jb->in_memory; k++) {
-          if (jobs[k].in_memory && jobs[k].share < 0 && ix->entries[jobs[k].entry].content == e->content) {
-            jb->share = (int)k;
-            break;
-          }
-        }
-        if (jb->in_memory && jb->share < 0) bytes += size;
-      }
-      n++;
+  (void)pthread_mutex_lock(&s.mu);
+  for (;;) {
+    while (i < ix->n_entries && s.made - s.written < s.cap && (s.made == s.written || bytes_held < XBATCH_BYTES)) {
+      xmake(&s, i);
+      bytes_held += s.ring[(s.made - 1) % s.cap].size;
+      i++;
+      (void)pthread_cond_broadcast(&s.work);
     }
-    xctx x = {r, jobs};
-    (void)pool_run(r->opt.threads, n, run_xjob, &x);
-    for (size_t j = 0; j < n; j++) {
-      xjob *jb = &jobs[j];
-      if (jb->in_memory && jb->share < 0 && deferred(r, jb)) {
-        ims_err_clear(&jb->err);
-        jb->st = rd_decode_whole(r, ix->entries[jb->entry].content, &jb->data, &jb->len, &jb->err);
-      }
-      const xjob *src = jb->share >= 0 ? &jobs[jb->share] : jb;
-      ims_err err;
-      ims_err_clear(&err);
-      ims_status st;
-      if (jb->in_memory && src->st) {
-        st = src->st;
-        err = src->err;
+    if (i == ix->n_entries && !s.all_made) {
+      s.all_made = true;
+      (void)pthread_cond_broadcast(&s.work);
+    }
+    if (s.written == s.made) break;
+    xjob *head = &s.ring[s.written % s.cap];
+    if (!head->done) {
+      /* The head's reference was decoded before it (it comes earlier): it can run. */
+      if (n_workers == 0 && !head->taken) {
+        head->taken = true;
+        (void)pthread_mutex_unlock(&s.mu);
+        xrun(&s, head);
+        (void)pthread_mutex_lock(&s.mu);
+        head->done = true;
       } else {
-        st = put_entry(r, jb->entry, dirfd, jb->in_memory ? (src->data ? src->data : (const uint8_t *)"") : NULL,
-                       src->len, &err);
+        (void)pthread_cond_wait(&s.done, &s.mu);
       }
-      if (st) {
-        if (!result) result = st;
-        if (fn) fn(opaque, jb->entry, st, err.msg);
-      }
-      const arc_entry *e = &ix->entries[jb->entry];
-      if (e->type == IMS_ENTRY_FILE) {
-        files_done++;
-        bytes_done += ix->contents[e->content].size;
-      }
+      continue;
     }
-    for (size_t j = 0; j < n; j++) free(jobs[j].data);
+    (void)pthread_mutex_unlock(&s.mu);
+    const arc_entry *e = &ix->entries[head->entry];
+    const xdata *d = head->data;
+    ims_err err;
+    ims_err_clear(&err);
+    ims_status st;
+    if (d && d->st) {
+      st = d->st;
+      err = d->err;
+    } else {
+      st = put_entry(r, head->entry, dirfd, d ? (d->p ? d->p : (const uint8_t *)"") : NULL, d ? d->len : 0, &err);
+    }
+    if (st) {
+      if (!result) result = st;
+      if (fn) fn(opaque, head->entry, st, err.msg);
+    }
+    if (e->type == IMS_ENTRY_FILE) {
+      files_done++;
+      bytes_done += ix->contents[e->content].size;
+    }
+    bytes_held -= head->size;
+    xdata_release(head->data);
+    head->data = NULL;
     if (r->opt.progress) {
       ims_progress p = {sizeof p, files_done, 0, bytes_done, bytes_total};
       r->opt.progress(r->opt.progress_opaque, &p);
     }
+    (void)pthread_mutex_lock(&s.mu);
+    s.written++;
   }
-  free(jobs);
+  s.stop = true;
+  (void)pthread_cond_broadcast(&s.work);
+  (void)pthread_mutex_unlock(&s.mu);
+out:
+  for (unsigned t = 0; t < n_workers; t++) (void)pthread_join(tids[t], NULL);
+  if (done_ok) (void)pthread_cond_destroy(&s.done);
+  if (work_ok) (void)pthread_cond_destroy(&s.work);
+  if (mu_ok) (void)pthread_mutex_destroy(&s.mu);
+  free(s.ring);
+  free(tids);
   return result;
 }
 
