@@ -2,6 +2,8 @@
 
 #include <stdlib.h>
 
+#include "common/mem.h"
+
 void ac_enc_init(ac_enc *e, size_t max) {
   e->low = 0;
   e->range = 0xFFFFFFFFu;
@@ -15,29 +17,29 @@ void ac_enc_init(ac_enc *e, size_t max) {
   e->st = IMS_OK;
 }
 
-void ac_enc_grow(ac_enc *e) {
-  if (e->st != IMS_OK) return;
-  if (e->cap >= e->max) {
+ims_status ac_enc_reserve(ac_enc *e, size_t n) {
+  if (e->st != IMS_OK || ac_enc_has_room(e, n)) return e->st;
+  size_t need;
+  if (!ims_add_size(e->len, e->pending, &need) || !ims_add_size(need, n, &need) || need > e->max) {
     e->st = IMS_E_LIMIT;
-    return;
+    return e->st;
   }
   size_t cap = e->cap < 4096 ? 4096 : e->cap;
-  if (cap > e->max / 2) {
-    cap = e->max;
-  } else {
-    cap *= 2;
-  }
+  while (cap < need) cap = cap > e->max / 2 ? e->max : cap * 2; /* ends: need <= max */
+  if (cap > e->max) cap = e->max;
   uint8_t *p = realloc(e->out, cap);
   if (!p) {
     e->st = IMS_E_NOMEM;
-    return;
+    return e->st;
   }
   e->out = p;
   e->cap = cap;
+  return IMS_OK;
 }
 
 ims_status ac_enc_finish(ac_enc *e) {
   /* Five shifts push out all 32 bits of low plus the cached byte (LZMA's flush). */
+  if (ac_enc_reserve(e, 5) != IMS_OK) return e->st;
   for (int i = 0; i < 5; i++) ac_shift_low(e);
   return e->st;
 }

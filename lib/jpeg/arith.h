@@ -9,7 +9,12 @@
  * Invariants:
  * - ac_prob.p0 is in [AC_P_MIN, AC_P_MAX]; the coder never sees probability 0 or 1.
  * - Encoder: range >= 2^24 between calls; out holds every byte emitted so far, except that
- *   the very first byte (always 0 in this scheme) is never written.
+ *   the very first byte (always 0 in this scheme) is never written. A shift writes at most
+ *   pending + 1 bytes and every shift adds at most one byte to pending + len, so room for
+ *   pending + n bytes covers the next n shifts (ac_enc_reserve).
+ * - Speed: the block coder copies an ac_enc / ac_dec into a local variable for a whole band,
+ *   so that the compiler keeps low, range and code in registers (a pointer argument may
+ *   alias the bytes it writes); hence the inline functions take no other pointer state.
  * - Decoder: p <= end. Past the end it reads zeros and sets err (sticky), so a corrupt or
  *   truncated stream can never cause a wild read; callers check err once per band.
  */
@@ -77,7 +82,7 @@ typedef struct ac_enc {
   uint8_t cache;
   bool first;         /* the first byte out of shift_low is always 0 and is dropped */
   uint64_t pending;   /* bytes waiting for a possible carry: cache + (pending - 1) x 0xFF */
-  uint8_t *out;       /* malloc'd, grown by ac_enc_grow */
+  uint8_t *out;       /* malloc'd, grown by ac_enc_reserve */
   size_t len, cap, max;
   ims_status st;      /* sticky: IMS_E_NOMEM or IMS_E_LIMIT once growth failed */
 } ac_enc;
@@ -87,16 +92,17 @@ void ac_enc_init(ac_enc *e, size_t max);
 /* Writes the final bytes; returns e->st. The bytes are e->out[0 .. e->len). */
 ims_status ac_enc_finish(ac_enc *e);
 void ac_enc_free(ac_enc *e);
-/* Slow path of ac_put: grows the buffer. */
-void ac_enc_grow(ac_enc *e);
+/* Makes room for the bytes that up to n more calls of ac_shift_low can write (the pending
+ * bytes included); returns e->st. ac_put does not check the capacity: a caller reserves
+ * before each stretch of coding whose shifts it can bound (AC_ENC_BLOCK_SHIFTS). */
+ims_status ac_enc_reserve(ac_enc *e, size_t n);
 
-static inline void ac_put(ac_enc *e, uint8_t b) {
-  if (e->len == e->cap) {
-    ac_enc_grow(e);
-    if (e->len == e->cap) return; /* st is set; the caller sees it at the end */
-  }
-  e->out[e->len++] = b;
+/* True when n more shifts fit without ac_enc_reserve. */
+static inline bool ac_enc_has_room(const ac_enc *e, size_t n) {
+  return e->pending <= e->cap - e->len && n <= e->cap - e->len - e->pending;
 }
+
+static inline void ac_put(ac_enc *e, uint8_t b) { e->out[e->len++] = b; }
 
 static inline void ac_shift_low(ac_enc *e) {
   if (e->low < 0xFF000000u || e->low > 0xFFFFFFFFu) {

@@ -22,6 +22,10 @@ enum {
   LIM_MANT = 255,
   LIM_DC = 255,
   PRIOR_N = 2, /* weight of the initial probability of the exponent contexts */
+  /* Coder shifts one block can cause, at most: fewer than 2300 binary decisions (inter,
+   * every value at the largest exponent), each shrinking the range by less than 2^11, so
+   * at most 2 shifts each. The encoder reserves this much room before each block. */
+  BLOCK_MAX_SHIFTS = 8192,
 };
 
 /* 1 at the zigzag positions of the 7x7 interior (u >= 1, v >= 1). */
@@ -33,6 +37,8 @@ static const uint8_t nat_to_zz[64] = {
     0,  1,  5,  6,  14, 15, 27, 28, 2,  4,  7,  13, 16, 26, 29, 42, 3,  8,  12, 17, 25, 30,
     41, 43, 9,  11, 18, 24, 31, 40, 44, 53, 10, 19, 23, 32, 39, 45, 52, 54, 20, 22, 33, 38,
     46, 51, 55, 60, 21, 34, 37, 47, 50, 56, 59, 61, 35, 36, 48, 49, 57, 58, 62, 63};
+
+static const int16_t zero_blk[64];
 
 /* The 49 positions with u >= 1 and v >= 1, in zigzag order (natural indices). */
 static const uint8_t interior_nat[49] = {9,  10, 17, 25, 18, 11, 12, 19, 26, 33, 41, 34, 27,
@@ -377,35 +383,36 @@ typedef struct rows_state {
   uint8_t *skip_prev, *skip_cur; /* inter: 1 when the block equals the reference's */
 } rows_state;
 
-/* The 1-D IDCT of in[j * stride], j < n (the rest zero), at positions 0, 1, 6 and 7. With
- * idct_b[7 - x][j] = (-1)^j idct_b[x][j], the even and odd halves give x and 7 - x. */
-static inline void idct_ends(const int32_t *in, unsigned stride, unsigned n, int32_t out[4]) {
-  int32_t e0 = 0, o0 = 0, e1 = 0, o1 = 0;
-  for (unsigned j = 0; j < n; j += 2) {
-    e0 += idct_b[0][j] * in[j * stride];
-    e1 += idct_b[1][j] * in[j * stride];
-  }
-  for (unsigned j = 1; j < n; j += 2) {
-    o0 += idct_b[0][j] * in[j * stride];
-    o1 += idct_b[1][j] * in[j * stride];
-  }
-  out[0] = e0 + o0;
-  out[1] = e1 + o1;
-  out[2] = e1 - o1;
-  out[3] = e0 - o0;
-}
+/* The transforms of one block that its neighbours and its own predictions need, summed
+ * one non-zero coefficient at a time as the block is coded (most blocks have few), so no
+ * pass over all 64 positions is needed. dq = dequantised value of F(u, v):
+ * - ends[0][i] / ends[1][i]: the 1-D IDCT of the top row F(., 0) / the left column
+ *   F(0, .) at positions 0, 1, 6, 7 (the border rows and columns of pixels without DC);
+ * - in[0][u] / in[1][v]: sum over the interior (u, v >= 1) of idct_b[0][v] dq / idct_b[0][u]
+ *   dq, the partial transform at this block's near borders without the edge terms;
+ * - far[0][u] / far[1][v]: sum of idct_b[7][v] dq / idct_b[7][u] dq over every AC
+ *   coefficient, the partial transform at the far borders (bottom row, right column).
+ * Each sum has at most 64 terms below 2^24 in magnitude, so int32 never overflows, and
+ * integer sums do not depend on their order: the values equal the dense transforms. */
+typedef struct blk_sums {
+  int32_t ends[2][4];
+  int32_t in[2][8];
+  int32_t far[2][8];
+} blk_sums;
 
-/* The partial IDCT at position 7 of each line, >> 10: per u along v (per_u) or per v
- * along u. Lines and positions beyond umax / vmax are zero. */
-static inline void partial7(const int32_t *dq, bool per_u, unsigned umax, unsigned vmax, int32_t out[8]) {
-  unsigned n_lines = per_u ? umax : vmax, n = per_u ? vmax : umax;
-  unsigned line_step = per_u ? 1u : 8u, stride = per_u ? 8u : 1u;
-  memset(out, 0, 8 * sizeof *out);
-  for (unsigned l = 0; l < n_lines; l++) {
-    const int32_t *in = dq + l * line_step;
-    int32_t acc = 0;
-    for (unsigned j = 0; j < n; j++) acc += idct_b[7][j] * in[j * stride];
-    out[l] = asr32(acc, 10);
+static const uint8_t ends_x[4] = {0, 1, 6, 7};
+
+static inline void sums_add(blk_sums *s, unsigned n, int32_t dq) {
+  unsigned u = n & 7u, v = n >> 3;
+  s->far[0][u] += idct_b[7][v] * dq;
+  s->far[1][v] += idct_b[7][u] * dq;
+  if (u && v) {
+    s->in[0][u] += idct_b[0][v] * dq;
+    s->in[1][v] += idct_b[0][u] * dq;
+  } else if (v == 0) {
+    for (unsigned i = 0; i < 4; i++) s->ends[0][i] += idct_b[ends_x[i]][u] * dq;
+  } else {
+    for (unsigned i = 0; i < 4; i++) s->ends[1][i] += idct_b[ends_x[i]][v] * dq;
   }
 }
 
@@ -417,8 +424,8 @@ static inline int32_t mul_recip(int64_t num, uint64_t recip) {
 }
 
 static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_t row0, uint32_t row1,
-                                          jcm_ctx *m, const int16_t *refc, jcm_ictx *mi, ac_enc *e, ac_dec *d,
-                                          bool enc, const bool inter, bool *bad) {
+                                          jcm_ctx *m, const int16_t *refc, jcm_ictx *mi, ac_enc *e_io,
+                                          ac_dec *d_io, bool enc, const bool inter, bool *bad) {
   const jpg_component *c = &img->comp[comp];
   const size_t w = c->w_blocks;
   if (w == 0 || row0 >= row1) return IMS_OK;
@@ -437,6 +444,18 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
   /* DC prediction = estimate / (2 * 724 * q) from one side, / (4 * 724 * q) from two. */
   const uint64_t dc_recip1 = ((uint64_t)1 << 32) / (uint64_t)(2 * idct_b[0][0] * qn[0]);
   const uint64_t dc_recip2 = ((uint64_t)1 << 32) / (uint64_t)(4 * idct_b[0][0] * qn[0]);
+
+  /* The coder state lives in a local copy for the whole band (arith.h: kept in registers),
+   * written back at the end. */
+  ac_enc el;
+  ac_dec dl;
+  ac_enc *const e = enc ? &el : NULL;
+  ac_dec *const d = enc ? NULL : &dl;
+  if (enc)
+    el = *e_io;
+  else
+    dl = *d_io;
+  ims_status st = IMS_OK;
 
   rows_state rs;
   uint8_t *nz_mem = calloc(4 * w, 1);
@@ -457,6 +476,12 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
 
   for (uint32_t by = row0; by < row1; by++) {
     for (size_t bx = 0; bx < w; bx++) {
+      if (enc && !ac_enc_has_room(e, BLOCK_MAX_SHIFTS)) {
+        *e_io = el;
+        st = ac_enc_reserve(e_io, BLOCK_MAX_SHIFTS);
+        el = *e_io;
+        if (st) goto done;
+      }
       int16_t *blk = c->coef + ((size_t)by * w + bx) * 64;
       const int16_t *above = by > row0 ? blk - w * 64 : NULL;
       const int16_t *left = bx > 0 ? blk - 64 : NULL;
@@ -481,10 +506,8 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
         same = cbit(e, d, enc, &mi->skip[(sa * 4 + sl) * 2 + rz], same, LIM_NZ);
         rs.skip_cur[bx] = same;
       }
-      int32_t dq[64];
-      memset(dq, 0, sizeof dq);
-      unsigned umax = 0, vmax = 0; /* 1 + the highest u / v of a non-zero AC coefficient */
-      int32_t ce[4], re[4];        /* columns (rows) 0, 1, 6, 7 of the IDCT without DC */
+      blk_sums sums;
+      memset(&sums, 0, sizeof sums);
       if (same) {
         if (!enc) memcpy(blk, rb, 64 * sizeof *blk);
         unsigned nz77 = 0;
@@ -492,13 +515,9 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
           int16_t v = blk[nat_to_zz[n]];
           if (!v) continue;
           nz77 += (n & 7u) && (n >> 3);
-          dq[n] = dequant(v, qn[n]);
-          if ((n & 7u) >= umax) umax = (n & 7u) + 1;
-          if ((n >> 3) >= vmax) vmax = (n >> 3) + 1;
+          sums_add(&sums, n, dequant(v, qn[n]));
         }
         rs.nz_cur[bx] = (uint8_t)nz77;
-        idct_ends(dq, 1, umax, ce);
-        idct_ends(dq, 8, vmax, re);
       } else {
         /* Inter: whether this block uses the reference (the encoder's choice: when at least
          * a quarter of the reference's non-zero coefficients are equal). */
@@ -544,26 +563,23 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
         }
         rs.nz_cur[bx] = (uint8_t)nz77;
 
-        /* 7x7 coefficients; dq gets the dequantised values (natural order). */
+        /* 7x7 coefficients; dq gets the dequantised values (natural order). Missing
+         * neighbours read as a block of zeros, with the weights of the ones present, so
+         * that the contexts need no branch. ab holds |value| of the interior positions
+         * coded so far (natural order; the edges stay 0), so that the in-block neighbours
+         * (u-1, v) and (u, v-1) need no test for the interior's border. */
+        uint16_t ab[64];
+        memset(ab, 0, sizeof ab);
+        const int16_t *pa = above ? above : zero_blk, *pl = left ? left : zero_blk, *pal = al ? al : zero_blk;
+        const uint32_t wn = above && left ? 13u : 32u, wd = above && left ? 6u : 0u;
         unsigned left_n = nz77;
         for (unsigned k = 0; k < 49 && left_n; k++) {
           unsigned n = interior_nat[k];
           unsigned z = nat_to_zz[n];
-          uint32_t mag;
-          if (above && left)
-            mag = 13u * (abs32(above[z]) + abs32(left[z])) + 6u * abs32(al[z]);
-          else if (above)
-            mag = 32u * abs32(above[z]);
-          else if (left)
-            mag = 32u * abs32(left[z]);
-          else
-            mag = 0;
           /* in-block: the already coded interior neighbours in frequency, (u-1, v), (u, v-1) */
-          if ((n & 7u) > 1) mag += 16u * abs32(blk[nat_to_zz[n - 1]]);
-          if ((n >> 3) > 1) mag += 16u * abs32(blk[nat_to_zz[n - 8]]);
-          unsigned sctx = 0;
-          if (above) sctx += above[z] > 0 ? 1u : above[z] < 0 ? 2u : 0u;
-          if (left) sctx += left[z] > 0 ? 3u : left[z] < 0 ? 6u : 0u;
+          uint32_t mag = wn * (abs32(pa[z]) + abs32(pl[z])) + wd * abs32(pal[z]) +
+                         16u * ((uint32_t)ab[n - 1] + ab[n - 8]);
+          unsigned sctx = (unsigned)((pa[z] > 0) + 2 * (pa[z] < 0) + 3 * (pl[z] > 0) + 6 * (pl[z] < 0));
           int32_t v;
           if (bi && rb[z]) {
             /* an "equal" flag; when not equal, the difference d = v - r: one bit "away
@@ -601,9 +617,8 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
         have_ac:
           if (v) {
             if (!enc) blk[z] = clamp16(v, bad);
-            dq[n] = dequant(blk[z], qn[n]);
-            if ((n & 7u) >= umax) umax = (n & 7u) + 1;
-            if ((n >> 3) >= vmax) vmax = (n >> 3) + 1;
+            ab[n] = (uint16_t)abs32(blk[z]);
+            sums_add(&sums, n, dequant(blk[z], qn[n]));
             left_n--;
           }
         }
@@ -614,11 +629,8 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
          * unknown edge term) at its near border, divided by the edge term's weight. */
         int32_t part_in[2][8]; /* this block's interior partials at row 0 (per u) / column 0 (per v) */
         for (unsigned t = 1; t < 8; t++) {
-          int32_t a0 = 0, a1 = 0;
-          for (unsigned j = 1; j < vmax; j++) a0 += idct_b[0][j] * dq[j * 8 + t];
-          for (unsigned j = 1; j < umax; j++) a1 += idct_b[0][j] * dq[t * 8 + j];
-          part_in[0][t] = asr32(a0, 10);
-          part_in[1][t] = asr32(a1, 10);
+          part_in[0][t] = asr32(sums.in[0][t], 10);
+          part_in[1][t] = asr32(sums.in[1][t], 10);
         }
         for (unsigned edge = 0; edge < 2; edge++) {
           const bool have_nb = edge == 0 ? above != NULL : left != NULL;
@@ -694,9 +706,7 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
           have_edge:
             if (v) {
               if (!enc) blk[z] = clamp16(v, bad);
-              dq[n] = dequant(blk[z], qn[n]);
-              if ((n & 7u) >= umax) umax = (n & 7u) + 1;
-              if ((n >> 3) >= vmax) vmax = (n >> 3) + 1;
+              sums_add(&sums, n, dequant(blk[z], qn[n]));
               nze--;
             }
           }
@@ -708,8 +718,6 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
          * c = c_ac + 724 dq00, so 3 n7 - n6 - 3 c0 + c1 = 2 * 724 * dq00 (Lepton's gradient
          * predictor, averaged along the border). The two sides' disagreement is the context.
          * Inter: an "equal to the reference's DC" flag first. */
-        idct_ends(dq, 1, umax, ce);
-        idct_ends(dq, 8, vmax, re);
         bool dc_eq = false;
         if (bi) {
           unsigned eqc = (hit > 2 ? 2u : hit) * 4 + miss;
@@ -721,10 +729,10 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
           unsigned dcb = JCM_DCB - 1, dsg = 0;
           {
             int64_t est_l = 0, est_a = 0;
-            if (left) est_l = 3 * (int64_t)rs.left_mean[1] - rs.left_mean[0] - 3 * (int64_t)ce[0] + ce[1];
+            if (left) est_l = 3 * (int64_t)rs.left_mean[1] - rs.left_mean[0] - 3 * (int64_t)sums.ends[0][0] + sums.ends[0][1];
             if (above) {
               const int32_t *am = rs.mean_prev + bx * 2;
-              est_a = 3 * (int64_t)am[1] - am[0] - 3 * (int64_t)re[0] + re[1];
+              est_a = 3 * (int64_t)am[1] - am[0] - 3 * (int64_t)sums.ends[1][0] + sums.ends[1][1];
             }
             int32_t p = 0;
             if (left && above) {
@@ -755,12 +763,14 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
       }
       /* What the neighbours to come need: border means with DC, and partials. */
       int32_t dc_t = idct_b[0][0] * dequant(blk[0], qn[0]);
-      rs.left_mean[0] = ce[2] + dc_t;
-      rs.left_mean[1] = ce[3] + dc_t;
-      rs.mean_cur[bx * 2] = re[2] + dc_t;
-      rs.mean_cur[bx * 2 + 1] = re[3] + dc_t;
-      partial7(dq, false, umax, vmax, rs.left_part);
-      partial7(dq, true, umax, vmax, rs.part_cur + bx * 8);
+      rs.left_mean[0] = sums.ends[0][2] + dc_t;
+      rs.left_mean[1] = sums.ends[0][3] + dc_t;
+      rs.mean_cur[bx * 2] = sums.ends[1][2] + dc_t;
+      rs.mean_cur[bx * 2 + 1] = sums.ends[1][3] + dc_t;
+      for (unsigned i = 0; i < 8; i++) {
+        rs.left_part[i] = asr32(sums.far[1][i], 10);
+        rs.part_cur[bx * 8 + i] = asr32(sums.far[0][i], 10);
+      }
     }
     uint8_t *tn = rs.nz_prev;
     rs.nz_prev = rs.nz_cur;
@@ -775,9 +785,14 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
     rs.part_prev = rs.part_cur;
     rs.part_cur = tp;
   }
+done:
+  if (enc)
+    *e_io = el;
+  else
+    *d_io = dl;
   free(nz_mem);
   free(pix_mem);
-  return IMS_OK;
+  return st;
 }
 
 ims_status jcm_encode_rows(const jpg_image *img, unsigned comp, uint32_t row0, uint32_t row1, jcm_ctx *m,
