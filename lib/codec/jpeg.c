@@ -2,7 +2,10 @@
  * the coefficient model (jcm). Payload (FORMAT.md §5.2):
  *   u8 version, u32le side_len, side bytes (zstd frame), model bytes.
  * Version 1: the coefficients are coded alone; version 2: against the reference content
- * (a similar JPEG of the same geometry, issue #4), which decoding then needs. */
+ * (a similar JPEG of the same geometry, issue #4), which decoding then needs; version 3:
+ * like 2, but the side information is compressed with the reference's header bytes as a
+ * zstd prefix (same EXIF, tables; issue #4), and the model stream says itself whether its
+ * coefficients use the reference. */
 #include <string.h>
 #include <zstd.h>
 
@@ -12,6 +15,57 @@
 
 #define JPEG_CODEC_VERSION 1
 #define JPEG_CODEC_VERSION_INTER 2
+#define JPEG_CODEC_VERSION_SIDE_REF 3
+/* Side-information level (as before), the largest prefix taken from a reference, and
+ * the least saving for which a content that does not predict its coefficients from its
+ * reference still depends on it for the side information. */
+#define JPEG_SIDE_LEVEL 19
+#define JPEG_DICT_MAX ((size_t)1 << 20)
+#define JPEG_SIDE_REF_MIN_GAIN 512u
+
+/* The reference's bytes used as a zstd prefix for the side information (FORMAT.md §5.2):
+ * from the start of the file to the end of its first SOS header (APPn, DQT, DHT, SOF ...),
+ * found by walking the marker segments, at most JPEG_DICT_MAX bytes. A function of the
+ * bytes alone (no parse, no side-information format): the walk stops at anything
+ * unexpected and the prefix ends there. */
+static size_t ref_prefix_len(const uint8_t *p, size_t n) {
+  size_t i = 2;
+  if (n < 2 || p[0] != 0xFF || p[1] != 0xD8) return 0;
+  while (n - i >= 2 && p[i] == 0xFF) {
+    uint8_t m = p[i + 1];
+    if (m == 0xFF) { /* fill byte */
+      i++;
+      continue;
+    }
+    if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) { /* markers without a length */
+      i += 2;
+      continue;
+    }
+    if (n - i < 4) break;
+    size_t l = ((size_t)p[i + 2] << 8) | p[i + 3];
+    if (l < 2 || l > n - i - 2) break;
+    i += 2 + l;
+    if (m == 0xDA) break;
+  }
+  return i < JPEG_DICT_MAX ? i : JPEG_DICT_MAX;
+}
+
+/* Compresses side into out (reset first) at JPEG_SIDE_LEVEL, with prefix (may be NULL). */
+static ims_status side_compress(const buf *side, const uint8_t *prefix, size_t prefix_len, buf *out, ims_err *err) {
+  out->len = 0;
+  size_t bound = ZSTD_compressBound(side->len);
+  ims_status st = buf_reserve(out, bound);
+  if (st) return ims_fail(err, st, "jpeg: out of memory");
+  ZSTD_CCtx *cc = ZSTD_createCCtx();
+  if (!cc) return ims_fail(err, IMS_E_NOMEM, "jpeg: out of memory");
+  size_t zn = ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, JPEG_SIDE_LEVEL);
+  if (!ZSTD_isError(zn) && prefix) zn = ZSTD_CCtx_refPrefix(cc, prefix, prefix_len);
+  if (!ZSTD_isError(zn)) zn = ZSTD_compress2(cc, out->p, bound, side->p, side->len);
+  ZSTD_freeCCtx(cc);
+  if (ZSTD_isError(zn) || zn > UINT32_MAX) return ims_fail(err, IMS_E_INTERNAL, "jpeg: side info compression failed");
+  out->len = zn;
+  return IMS_OK;
+}
 
 /* Limits for a JPEG file of file_len bytes. Besides the configured caps, the pixel count
  * is bounded by the file size (JPEG_MAX_PX_PER_BYTE), so a tiny hostile file cannot make us
@@ -80,9 +134,11 @@ static ims_status jpeg_encode(const codec_env *env, const uint8_t *src, size_t l
                               size_t ref_len, buf *out, bool *used_ref, ims_err *err) {
   *used_ref = false;
   held_img img = {0}, rimg = {0};
-  buf side, zside;
+  buf side, zside, zside_ref, model;
   buf_init(&side, SIZE_MAX);
   buf_init(&zside, SIZE_MAX);
+  buf_init(&zside_ref, SIZE_MAX);
+  buf_init(&model, SIZE_MAX);
   ims_status st = parse_held(env, src, len, env->keep_src, &img, err);
   if (st) goto done;
   /* A reference that does not parse is no error: this content is coded alone. The verifying
@@ -92,28 +148,33 @@ static ims_status jpeg_encode(const codec_env *env, const uint8_t *src, size_t l
     if (parse_held(env, ref, ref_len, true, &rimg, &rerr) != IMS_OK) rimg.img = NULL;
   }
   if ((st = jpg_side_write(img.img, &side, err)) != IMS_OK) goto done;
-  size_t bound = ZSTD_compressBound(side.len);
-  if ((st = buf_reserve(&zside, bound)) != IMS_OK) goto done;
-  size_t zn = ZSTD_compress(zside.p, bound, side.p, side.len, 19);
-  if (ZSTD_isError(zn) || zn > UINT32_MAX) {
-    st = ims_fail(err, IMS_E_INTERNAL, "jpeg: side info compression failed");
+  if ((st = side_compress(&side, NULL, 0, &zside, err)) != IMS_OK) goto done;
+  /* The model stream first: whether it uses the reference decides the version. */
+  if ((st = jcm_encode(img.img, rimg.img, env->threads, &model, err)) != IMS_OK) goto done;
+  bool inter = jcm_stream_is_inter(model.p, model.len);
+  uint8_t version = inter ? JPEG_CODEC_VERSION_INTER : JPEG_CODEC_VERSION;
+  const buf *zs = &zside;
+  if (ref) {
+    size_t pl = ref_prefix_len(ref, ref_len);
+    if ((st = side_compress(&side, ref, pl, &zside_ref, err)) != IMS_OK) goto done;
+    if (inter ? zside_ref.len < zside.len : zside_ref.len + JPEG_SIDE_REF_MIN_GAIN <= zside.len) {
+      version = JPEG_CODEC_VERSION_SIDE_REF;
+      zs = &zside_ref;
+    }
+  }
+  if ((st = buf_append_u8(out, version)) != IMS_OK || (st = buf_append_u32le(out, (uint32_t)zs->len)) != IMS_OK ||
+      (st = buf_append(out, zs->p, zs->len)) != IMS_OK || (st = buf_append(out, model.p, model.len)) != IMS_OK) {
+    st = ims_fail(err, st, "jpeg: %s", ims_strerror(st));
     goto done;
   }
-  size_t start = out->len;
-  if ((st = buf_append_u8(out, JPEG_CODEC_VERSION)) != IMS_OK) goto done;
-  if ((st = buf_append_u32le(out, (uint32_t)zn)) != IMS_OK) goto done;
-  if ((st = buf_append(out, zside.p, zn)) != IMS_OK) goto done;
-  size_t model = out->len;
-  if ((st = jcm_encode(img.img, rimg.img, env->threads, out, err)) != IMS_OK) goto done;
-  if (jcm_stream_is_inter(out->p + model, out->len - model)) {
-    out->p[start] = JPEG_CODEC_VERSION_INTER;
-    *used_ref = true;
-  }
+  *used_ref = version != JPEG_CODEC_VERSION;
 done:
   if (rimg.img) held_release(env, &rimg);
   if (img.img) held_release(env, &img);
   buf_free(&side);
   buf_free(&zside);
+  buf_free(&zside_ref);
+  buf_free(&model);
   return st;
 }
 
@@ -125,10 +186,10 @@ static ims_status jpeg_decode(const codec_env *env, const uint8_t *payload, size
   const uint8_t *z;
   if (!rd_u8(&r, &version) || !rd_u32le(&r, &zlen) || !rd_bytes(&r, zlen, &z))
     return ims_fail(err, IMS_E_CORRUPT, "jpeg: truncated payload");
-  if (version != JPEG_CODEC_VERSION && version != JPEG_CODEC_VERSION_INTER)
-    return ims_fail(err, version > JPEG_CODEC_VERSION_INTER ? IMS_E_VERSION : IMS_E_CORRUPT, "jpeg codec version %u",
-                    version);
-  if ((version == JPEG_CODEC_VERSION_INTER) != (ref != NULL))
+  if (version < JPEG_CODEC_VERSION || version > JPEG_CODEC_VERSION_SIDE_REF)
+    return ims_fail(err, version > JPEG_CODEC_VERSION_SIDE_REF ? IMS_E_VERSION : IMS_E_CORRUPT,
+                    "jpeg codec version %u", version);
+  if ((version != JPEG_CODEC_VERSION) != (ref != NULL))
     return ims_fail(err, IMS_E_CORRUPT, ref ? "jpeg: payload coded alone, given a reference"
                                             : "jpeg: payload coded against a reference, none given");
   unsigned long long side_len = ZSTD_getFrameContentSize(z, zlen);
@@ -142,15 +203,31 @@ static ims_status jpeg_decode(const codec_env *env, const uint8_t *payload, size
   /* The re-encoder may reserve ahead of what it writes: allow slack, check the length after. */
   buf_init(&out, dst_len > SIZE_MAX / 2 - 65536 ? SIZE_MAX : dst_len * 2 + 65536);
   ims_status st = buf_reserve(&side, (size_t)side_len);
+  if (!st) st = buf_reserve(&out, dst_len); /* the rebuilt file is written once, not regrown */
   if (st) goto done;
-  size_t n = ZSTD_decompress(side.p, (size_t)side_len, z, zlen);
+  size_t n;
+  if (version == JPEG_CODEC_VERSION_SIDE_REF) {
+    ZSTD_DCtx *dc = ZSTD_createDCtx();
+    if (!dc) {
+      st = ims_fail(err, IMS_E_NOMEM, "jpeg: out of memory");
+      goto done;
+    }
+    n = ZSTD_DCtx_refPrefix(dc, ref, ref_prefix_len(ref, ref_len));
+    if (!ZSTD_isError(n)) n = ZSTD_decompressDCtx(dc, side.p, (size_t)side_len, z, zlen);
+    ZSTD_freeDCtx(dc);
+  } else {
+    n = ZSTD_decompress(side.p, (size_t)side_len, z, zlen);
+  }
   if (ZSTD_isError(n) || n != side_len) {
     st = ims_fail(err, IMS_E_CORRUPT, "jpeg: side information does not decompress");
     goto done;
   }
   side.len = n;
   if ((st = jpg_side_read(side.p, side.len, &lim, &img, err)) != IMS_OK) goto done;
-  if (ref && (st = parse_held(env, ref, ref_len, true, &rimg, err)) != IMS_OK) {
+  /* Version 3 needs the reference's coefficients only when the model stream says so. */
+  bool coef_ref = version == JPEG_CODEC_VERSION_INTER ||
+                  (version == JPEG_CODEC_VERSION_SIDE_REF && jcm_stream_is_inter(r.p, rd_left(&r)));
+  if (coef_ref && (st = parse_held(env, ref, ref_len, true, &rimg, err)) != IMS_OK) {
     if (st != IMS_E_NOMEM) st = ims_fail(err, IMS_E_CORRUPT, "jpeg: the reference does not parse");
     goto done;
   }

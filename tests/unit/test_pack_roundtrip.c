@@ -1,6 +1,9 @@
 /* Round trips through the public API: many copies of the same content (dedup), contents
  * of every size class, every thread count; unpacked files are compared byte for byte.
- * A regression test for copies beyond the second one in a batch (they were written empty). */
+ * A regression test for copies beyond the second one in a batch (they were written empty).
+ * Then a small synthetic time-lapse with EXIF-like segments: reference chains (several key
+ * images, a duplicate frame) packed and unpacked at every thread count, and the JPEG
+ * codec's payload version 3 (side information against the reference's headers). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -11,7 +14,9 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "codec/codec.h"
 #include "imgstash.h"
+#include "timelapse_gen.h"
 
 static char tmpdir[1024];
 
@@ -46,6 +51,142 @@ static void fill(uint8_t *p, size_t n, uint32_t seed) {
 }
 
 enum { N_FILES = 40 };
+
+/* Frame k of a small time-lapse with a 3000-byte APP1 segment after SOI (the same in every
+ * frame but for 8 bytes, like a camera's EXIF with its thumbnail). */
+static uint8_t *tl_frame(uint32_t k, size_t *len) {
+  tlgen_params p;
+  tlgen_defaults(&p);
+  p.width = 160;
+  p.height = 120;
+  uint8_t *jpg;
+  size_t n;
+  REQUIRE(tlgen_frame(&p, k, &jpg, &n) == 0 && n > 2);
+  enum { APP_LEN = 3000 };
+  uint8_t *out = malloc(n + 2 + APP_LEN);
+  REQUIRE(out != NULL);
+  out[0] = 0xFF, out[1] = 0xD8, out[2] = 0xFF, out[3] = 0xE1;
+  out[4] = (uint8_t)(APP_LEN >> 8), out[5] = (uint8_t)(APP_LEN & 0xFF);
+  memcpy(out + 6, "Exif\0\0", 6);
+  fill(out + 12, APP_LEN - 8, 99);
+  snprintf((char *)out + 12, 9, "%08u", k); /* differs per frame (NUL included in the fill) */
+  memcpy(out + 4 + APP_LEN, jpg + 2, n - 2);
+  *len = n + 2 + APP_LEN;
+  free(jpg);
+  return out;
+}
+
+/* The JPEG codec alone: against a reference with the same headers the side information
+ * uses them (version 3), decoding needs that reference, and without one it is version 1. */
+static void codec_side_ref(void) {
+  const codec *c = codec_by_id(CODEC_JPEG);
+  REQUIRE(c != NULL);
+  codec_env env = {.zstd_level = 19, .threads = 1, .max_pixels = 1u << 24, .max_scans = 64, .max_bytes = 1u << 30};
+  size_t n0, n1, n5;
+  uint8_t *f0 = tl_frame(0, &n0), *f1 = tl_frame(1, &n1), *f5 = tl_frame(5, &n5);
+  uint8_t *back = malloc(n1);
+  REQUIRE(back != NULL);
+  buf alone, with;
+  buf_init(&alone, SIZE_MAX);
+  buf_init(&with, SIZE_MAX);
+  bool used = true;
+  ims_err err;
+  CHECK(c->encode(&env, f1, n1, NULL, 0, &alone, &used, &err) == IMS_OK && !used && alone.len > 0 && alone.p[0] == 1);
+  CHECK(c->encode(&env, f1, n1, f0, n0, &with, &used, &err) == IMS_OK && used && with.len > 0 && with.p[0] == 3);
+  CHECK(with.len < alone.len);
+  CHECK(c->decode(&env, with.p, with.len, f0, n0, back, n1, &err) == IMS_OK && memcmp(back, f1, n1) == 0);
+  CHECK(c->decode(&env, alone.p, alone.len, NULL, 0, back, n1, &err) == IMS_OK && memcmp(back, f1, n1) == 0);
+  CHECK(c->decode(&env, with.p, with.len, NULL, 0, back, n1, &err) == IMS_E_CORRUPT);
+  CHECK(c->decode(&env, alone.p, alone.len, f0, n0, back, n1, &err) == IMS_E_CORRUPT);
+  /* Another reference: never the original bytes (the side information's prefix differs). */
+  ims_status st = c->decode(&env, with.p, with.len, f5, n5, back, n1, &err);
+  CHECK(st != IMS_OK || memcmp(back, f1, n1) != 0);
+  /* A version this build does not know. */
+  with.p[0] = 4;
+  CHECK(c->decode(&env, with.p, with.len, f0, n0, back, n1, &err) == IMS_E_VERSION);
+  buf_free(&alone);
+  buf_free(&with);
+  free(back);
+  free(f0);
+  free(f1);
+  free(f5);
+}
+
+enum { N_FRAMES = 14 };
+
+/* A time-lapse in chains of 4 (key_interval), frame 9 a copy of frame 8: every thread
+ * count gives the same archive and the same files, and some contents have references. */
+static void timelapse_chains(void) {
+  char cmd[4096], path[4096];
+  snprintf(cmd, sizeof cmd, "mkdir -p '%s/tl'", tmpdir);
+  REQUIRE(system(cmd) == 0);
+  uint8_t *fr[N_FRAMES];
+  size_t len[N_FRAMES];
+  for (uint32_t k = 0; k < N_FRAMES; k++) {
+    fr[k] = tl_frame(k == 9 ? 8 : k, &len[k]);
+    snprintf(path, sizeof path, "%s/tl/%02u.jpg", tmpdir, k);
+    write_file(path, fr[k], len[k]);
+  }
+  uint8_t *first = NULL;
+  size_t first_len = 0;
+  for (unsigned threads = 1; threads <= 3; threads++) {
+    ims_options o;
+    REQUIRE(ims_options_init(&o, IMS_VERSION_NUMBER) == IMS_OK);
+    o.threads = threads;
+    o.key_interval = 4;
+    char arc[2048];
+    snprintf(arc, sizeof arc, "%s/tl%u.ims", tmpdir, threads);
+    ims_writer *w = NULL;
+    REQUIRE(ims_writer_open(arc, &o, &w) == IMS_OK);
+    for (uint32_t k = 0; k < N_FRAMES; k++) {
+      char name[32];
+      snprintf(name, sizeof name, "tl/%02u.jpg", k);
+      snprintf(path, sizeof path, "%s/tl/%02u.jpg", tmpdir, k);
+      CHECK(ims_writer_add_path(w, name, path) == IMS_OK);
+    }
+    CHECK(ims_writer_finish(w) == IMS_OK);
+    ims_writer_close(w);
+    size_t n;
+    uint8_t *a = read_file(arc, &n);
+    REQUIRE(a != NULL);
+    if (threads == 1) {
+      first = a;
+      first_len = n;
+    } else {
+      CHECK(n == first_len && memcmp(a, first, n) == 0);
+      free(a);
+    }
+    ims_reader *r = NULL;
+    REQUIRE(ims_reader_open(arc, &o, &r) == IMS_OK);
+    unsigned with_ref = 0;
+    for (uint64_t i = 0; i < ims_reader_count(r); i++) {
+      ims_entry e;
+      CHECK(ims_reader_entry(r, i, &e) == IMS_OK);
+      if (e.ref_entry >= 0) with_ref++;
+    }
+    CHECK(with_ref >= N_FRAMES / 2);
+    char out[2048];
+    snprintf(out, sizeof out, "%s/tlout%u", tmpdir, threads);
+    REQUIRE(mkdir(out, 0755) == 0);
+    int dfd = open(out, O_RDONLY | O_DIRECTORY);
+    REQUIRE(dfd >= 0);
+    CHECK(ims_reader_extract_all_at(r, dfd, NULL, NULL) == IMS_OK);
+    close(dfd);
+    for (uint32_t k = 0; k < N_FRAMES; k++) {
+      snprintf(path, sizeof path, "%s/tl/%02u.jpg", out, k);
+      uint8_t *got = read_file(path, &n);
+      CHECK(got != NULL && n == len[k] && memcmp(got, fr[k], n) == 0);
+      free(got);
+    }
+    ims_reader_close(r);
+    /* The last frame alone, from a fresh reader (its whole chain is decoded). */
+    REQUIRE(ims_reader_open(arc, &o, &r) == IMS_OK);
+    CHECK(ims_reader_verify_entry(r, N_FRAMES - 1) == IMS_OK);
+    ims_reader_close(r);
+  }
+  free(first);
+  for (uint32_t k = 0; k < N_FRAMES; k++) free(fr[k]);
+}
 
 int main(void) {
   const char *base = getenv("IMS_TMP");
@@ -120,6 +261,8 @@ int main(void) {
     ims_reader_close(r);
   }
   for (int k = 0; k < 7; k++) free(data[k]);
+  codec_side_ref();
+  timelapse_chains();
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
   CHECK(system(cmd) == 0);
   return check_done("test_pack_roundtrip");
