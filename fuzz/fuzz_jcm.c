@@ -1,103 +1,142 @@
-/* libFuzzer target for the JPEG coefficient model (jcm_decode / jcm_encode).
+/* libFuzzer target for the JPEG coefficient model (jcm_encode / jcm_decode), images coded
+ * alone. Geometries and fillers are in jcm_fuzz.h (small on purpose: see there).
  *
- * Input: byte 0 picks one of a few small geometries (1, 3 and 4 components, odd sampling),
- * byte 1 the thread count, the rest is the payload.
- * 1. The payload is decoded as a model stream into that geometry: any status is fine,
- *    but no crash, no sanitizer report, and every coefficient is read (MSan).
- * 2. An image of that geometry is filled from the payload bytes (pairs of bytes as int16,
- *    cycled, with some positions zeroed so the counts vary), encoded, decoded with another
- *    thread count, and must come back exactly (abort otherwise). */
+ * Input: bytes 0-4 the geometry (jf_new_image); byte 5: bits 0-1 how the hostile stream is
+ * made, bits 2-3 the thread count - 1, bits 4-7 the width change of step 4; the rest is
+ * the payload P.
+ * 1. Round trip: an image filled from P (jf_fill) is encoded with two thread counts (the
+ *    bytes must be equal), must parse as the documented layout, and must decode exactly.
+ * 2. Hostile stream, decoded: any status but OK, CORRUPT or VERSION is a bug, a failure
+ *    must carry its message, and every coefficient is read (MSan). The stream is
+ *      0: P itself (the header parser and everything behind it);
+ *      1: the valid header of step 1 with P as the coded bands, split evenly (deep in the
+ *         block decoder without having to find a valid header first);
+ *      2: step 1's stream with bytes flipped as P says ((pos lo, pos hi, xor) triples);
+ *      3: step 1's stream cut where P's first two bytes say, the rest of P appended.
+ * 3. When the hostile stream decodes, the result must be the same with the other thread
+ *    count, and must itself encode and decode back exactly (out-of-range values are
+ *    refused by the decoder, never passed on).
+ * 4. Step 1's stream given a reference it was not coded against, or decoded into an image
+ *    whose block layout differs, must give IMS_E_CORRUPT; with the same block layout it
+ *    must decode exactly (not for tall strips: too slow). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "jpeg/jpeg.h"
+#include "jcm_fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-typedef struct geometry {
-  uint8_t n_comp;
-  uint8_t h[4], v[4];
-  uint32_t w_blocks[4], h_blocks[4];
-} geometry;
-
-static const geometry geos[4] = {
-    {1, {1}, {1}, {3}, {2}},
-    {3, {2, 1, 1}, {2, 1, 1}, {4, 2, 2}, {4, 2, 2}},
-    {4, {1, 1, 1, 1}, {1, 1, 1, 1}, {2, 2, 2, 2}, {1, 1, 1, 1}},
-    {3, {3, 1, 2}, {1, 2, 1}, {3, 1, 2}, {1, 2, 1}},
-};
-
-static void free_image(jpg_image *img) {
-  if (!img) return;
-  for (int c = 0; c < 4; c++) free(img->comp[c].coef);
-  free(img);
+static bool same_layout(const jpg_image *a, const jpg_image *b) {
+  if (a->n_comp != b->n_comp) return false;
+  for (unsigned c = 0; c < a->n_comp; c++)
+    if (a->comp[c].w_blocks != b->comp[c].w_blocks || a->comp[c].h_blocks != b->comp[c].h_blocks) return false;
+  return true;
 }
 
-static jpg_image *new_image(const geometry *g) {
-  jpg_image *img = calloc(1, sizeof *img);
-  if (!img) abort();
-  img->n_comp = g->n_comp;
-  img->hmax = img->vmax = 1;
-  for (unsigned c = 0; c < g->n_comp; c++) {
-    jpg_component *k = &img->comp[c];
-    k->h = g->h[c];
-    k->v = g->v[c];
-    k->tq = (uint8_t)(c & 1);
-    k->w_blocks = g->w_blocks[c];
-    k->h_blocks = g->h_blocks[c];
-    k->coef = calloc((size_t)k->w_blocks * k->h_blocks * 64, sizeof(int16_t));
-    if (!k->coef) abort();
+/* Step 2's hostile stream; returns malloc'd bytes. */
+static uint8_t *make_hostile(unsigned mode, const buf *s, const jf_layout *lay, const uint8_t *p, size_t plen,
+                             size_t *blen) {
+  uint8_t *bad = malloc(s->len + plen + 1);
+  if (!bad) abort();
+  switch (mode) {
+  case 0:
+    if (plen) memcpy(bad, p, plen);
+    *blen = plen;
+    break;
+  case 1: {
+    memcpy(bad, s->p, lay->body);
+    size_t each = plen / lay->n_jobs;
+    for (uint32_t b = 0; b < lay->n_jobs; b++)
+      jf_put_u32le(bad + lay->lens + 4 * b, (uint32_t)(b + 1 < lay->n_jobs ? each : plen - each * b));
+    if (plen) memcpy(bad + lay->body, p, plen);
+    *blen = lay->body + plen;
+    break;
   }
-  for (int t = 0; t < 4; t++)
-    for (int i = 0; i < 64; i++) img->qt[t][i] = (uint16_t)(1 + (i * 7 + t) % 50);
-  return img;
+  case 2:
+    memcpy(bad, s->p, s->len);
+    *blen = s->len;
+    for (size_t i = 0; i + 2 < plen; i += 3)
+      bad[((size_t)p[i] | (size_t)p[i + 1] << 8) % s->len] ^= (uint8_t)(p[i + 2] ? p[i + 2] : 1);
+    break;
+  default: {
+    size_t cut = plen >= 2 ? ((size_t)p[0] | (size_t)p[1] << 8) % s->len : s->len / 2;
+    size_t rest = plen >= 2 ? plen - 2 : 0;
+    memcpy(bad, s->p, cut);
+    if (rest) memcpy(bad + cut, p + 2, rest);
+    *blen = cut + rest;
+    break;
+  }
+  }
+  return bad;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (size < 2) return 0;
-  const geometry *g = &geos[data[0] & 3];
-  unsigned threads = 1u + (data[1] & 3u);
-  const uint8_t *payload = data + 2;
-  size_t plen = size - 2;
-
-  /* 1. hostile stream */
-  jpg_image *img = new_image(g);
+  if (size < JF_GEO_BYTES + 1) return 0;
+  const uint8_t *g = data;
+  const unsigned mode = data[5] & 3u, threads = 1u + ((data[5] >> 2) & 3u), other = 1u + (threads & 1u);
+  const uint8_t *p = data + JF_GEO_BYTES + 1;
+  const size_t plen = size - JF_GEO_BYTES - 1;
   ims_err err;
-  ims_status st = jcm_decode(payload, plen, img, NULL, threads, &err);
-  if (st != IMS_OK && st != IMS_E_CORRUPT && st != IMS_E_VERSION) abort();
-  unsigned sum = 0;
-  for (unsigned c = 0; c < img->n_comp; c++)
-    for (size_t i = 0; i < (size_t)img->comp[c].w_blocks * img->comp[c].h_blocks * 64; i++)
-      sum += (unsigned)img->comp[c].coef[i];
-  if (sum == 0xFFFFFFFFu) return 0; /* keeps the reads */
 
-  /* 2. round trip of coefficients taken from the payload */
-  if (plen >= 2) {
-    size_t pos = 0;
-    for (unsigned c = 0; c < img->n_comp; c++) {
-      size_t n = (size_t)img->comp[c].w_blocks * img->comp[c].h_blocks * 64;
-      for (size_t i = 0; i < n; i++) {
-        uint8_t lo = payload[pos % plen], hi = payload[(pos + 1) % plen];
-        pos += 2;
-        int16_t val = (int16_t)(uint16_t)(lo | (unsigned)hi << 8);
-        if ((lo & 0xE0u) == 0) val = 0;
-        else if ((lo & 0xC0u) == 0x40u) val = (int16_t)((int)(hi & 7u) - 4);
-        img->comp[c].coef[i] = val;
-      }
-    }
-    buf out;
-    buf_init(&out, (size_t)1 << 24);
-    if (jcm_encode(img, NULL, threads, &out, &err) != IMS_OK) abort();
-    jpg_image *back = new_image(g);
-    if (jcm_decode(out.p, out.len, back, NULL, 1u + (threads & 1u), &err) != IMS_OK) abort();
-    for (unsigned c = 0; c < img->n_comp; c++)
-      if (memcmp(img->comp[c].coef, back->comp[c].coef,
-                 (size_t)img->comp[c].w_blocks * img->comp[c].h_blocks * 64 * sizeof(int16_t)) != 0)
-        abort();
-    buf_free(&out);
-    free_image(back);
+  /* 1. round trip */
+  jpg_image *img = jf_new_image(g, 0);
+  jf_fill(img, p, plen);
+  buf s, s2;
+  buf_init(&s, (size_t)1 << 26);
+  buf_init(&s2, (size_t)1 << 26);
+  ims_err_clear(&err);
+  if (jcm_encode(img, NULL, threads, &s, &err) != IMS_OK) abort();
+  if (jcm_encode(img, NULL, other, &s2, &err) != IMS_OK) abort();
+  if (s.len != s2.len || memcmp(s.p, s2.p, s.len) != 0) abort();
+  if (jcm_stream_is_inter(s.p, s.len)) abort();
+  jf_layout lay;
+  if (!jf_parse_layout(s.p, s.len, false, &lay)) abort();
+  jpg_image *back = jf_new_image(g, 0);
+  if (jcm_decode(s.p, s.len, back, NULL, other, &err) != IMS_OK) abort();
+  if (!jf_same_coefs(img, back)) abort();
+
+  /* 2. hostile stream */
+  size_t blen;
+  uint8_t *bad = make_hostile(mode, &s, &lay, p, plen, &blen);
+  jpg_image *dec = jf_new_image(g, 0);
+  ims_err_clear(&err);
+  ims_status st = jcm_decode(bad, blen, dec, NULL, threads, &err);
+  jf_check_status(st, &err);
+  jf_read_all(dec);
+
+  /* 3. what decodes is deterministic and a valid image */
+  if (st == IMS_OK) {
+    if (jcm_decode(bad, blen, back, NULL, other, &err) != IMS_OK) abort();
+    if (!jf_same_coefs(dec, back)) abort();
+    s2.len = 0;
+    if (jcm_encode(dec, NULL, threads, &s2, &err) != IMS_OK) abort();
+    if (jcm_decode(s2.p, s2.len, back, NULL, other, &err) != IMS_OK) abort();
+    if (!jf_same_coefs(dec, back)) abort();
   }
-  free_image(img);
+
+  /* 4. wrong reference, other layouts */
+  ims_err_clear(&err);
+  if (jcm_decode(s.p, s.len, back, img, threads, &err) != IMS_E_CORRUPT) abort();
+  if (!jf_is_tall(g)) {
+    uint8_t g2[JF_GEO_BYTES];
+    memcpy(g2, g, sizeof g2);
+    g2[3] = (uint8_t)(g2[3] ^ (data[5] >> 4));
+    jpg_image *alt = jf_new_image(g2, 0);
+    st = jcm_decode(s.p, s.len, alt, NULL, threads, &err);
+    if (same_layout(img, alt)) {
+      if (st != IMS_OK || !jf_same_coefs(img, alt)) abort();
+    } else if (st != IMS_E_CORRUPT) {
+      abort();
+    }
+    jf_free_image(alt);
+  }
+
+  free(bad);
+  jf_free_image(dec);
+  jf_free_image(back);
+  jf_free_image(img);
+  buf_free(&s);
+  buf_free(&s2);
   return 0;
 }

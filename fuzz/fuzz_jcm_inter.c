@@ -1,165 +1,151 @@
-/* libFuzzer target for inter-coded streams of the JPEG coefficient model (jcm_decode with
- * a reference, issue #4).
+/* libFuzzer target for inter-coded streams of the JPEG coefficient model (jcm_encode /
+ * jcm_decode with a reference, issue #4). Geometries and fillers are in jcm_fuzz.h.
  *
- * Input: byte 0 picks a small geometry (bits 0-1), whether the reference uses other
- * quantisers (bit 2) and whether the current image is the reference with changes or
- * something else (bit 3); byte 1 the thread count and the kind of damage; bytes 2..3 a
- * split point: the head (bytes 4 .. 4 + split) says where to damage the stream, the tail
- * (the rest) gives the coefficients.
- * 1. A reference is built from the tail, and the current image from the reference with
- *    changes taken from the tail (whole blocks equal, single values moved by +-1, others
- *    new), so that jcm_encode codes against it. The stream must round trip exactly with
- *    another thread count.
- * 2. The stream is damaged from the head (bytes flipped, cut short, or replaced by the
- *    head itself) and decoded with the valid reference: any status, never a crash or a
- *    sanitizer report; every coefficient is read (MSan).
- * 3. The undamaged stream decoded without the reference, and a plain stream decoded with
- *    one, must fail with IMS_E_CORRUPT. */
+ * Input: bytes 0-4 the geometry (jf_new_image); byte 5: bits 0-1 the thread count - 1,
+ * bits 2-3 the kind of damage, bit 4 the reference uses other quantisers (zero, 1 and
+ * 16-bit steps among them), bit 5 the current image is something else than the reference
+ * with changes; bytes 6-7 a split point: the head (bytes 8 .. 8 + split) says where to
+ * damage the stream, the tail (the rest) gives the coefficients.
+ * 1. A reference is filled from the tail, and the current image is the reference with
+ *    changes taken from the tail (runs of blocks equal, values moved by +-1, others new),
+ *    so that jcm_encode codes at least some bands against it. Encoded with two thread
+ *    counts, the bytes must be equal and parse as the documented layout; the stream must
+ *    decode exactly with the reference when it is inter (alone otherwise).
+ * 2. The reference is required exactly when the stream says so: the other way round, or
+ *    with a reference of another block layout, the decode gives IMS_E_CORRUPT. Encoding
+ *    against a reference of another layout must give the same bytes as encoding alone
+ *    (not checked for tall strips: too slow).
+ * 3. The stream is damaged from the head (bytes flipped, cut short, the head as the coded
+ *    bands behind the valid header, or the head alone) and decoded with the valid reference
+ *    and without: only OK, CORRUPT or VERSION, a message with every failure, every
+ *    coefficient read (MSan). What decodes with the reference must decode the same with
+ *    the other thread count, and encode against the reference and decode back exactly. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "jpeg/jpeg.h"
+#include "jcm_fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-typedef struct geometry {
-  uint8_t n_comp;
-  uint8_t h[4], v[4];
-  uint32_t w_blocks[4], h_blocks[4];
-} geometry;
-
-static const geometry geos[4] = {
-    {1, {1}, {1}, {4}, {3}},
-    {3, {2, 1, 1}, {2, 1, 1}, {4, 2, 2}, {4, 2, 2}},
-    {4, {1, 1, 1, 1}, {1, 1, 1, 1}, {3, 3, 3, 3}, {2, 2, 2, 2}},
-    {3, {3, 1, 2}, {1, 2, 1}, {3, 1, 2}, {1, 2, 1}},
-};
-
-static void free_image(jpg_image *img) {
-  if (!img) return;
-  for (int c = 0; c < 4; c++) free(img->comp[c].coef);
-  free(img);
-}
-
-static jpg_image *new_image(const geometry *g, unsigned qshift) {
-  jpg_image *img = calloc(1, sizeof *img);
-  if (!img) abort();
-  img->n_comp = g->n_comp;
-  img->hmax = img->vmax = 1;
-  for (unsigned c = 0; c < g->n_comp; c++) {
-    jpg_component *k = &img->comp[c];
-    k->h = g->h[c];
-    k->v = g->v[c];
-    k->tq = (uint8_t)(c & 1);
-    k->w_blocks = g->w_blocks[c];
-    k->h_blocks = g->h_blocks[c];
-    k->coef = calloc((size_t)k->w_blocks * k->h_blocks * 64, sizeof(int16_t));
-    if (!k->coef) abort();
-  }
-  for (int t = 0; t < 4; t++)
-    for (int i = 0; i < 64; i++) img->qt[t][i] = (uint16_t)(1 + (i * 7 + t + (int)qshift * i / 8) % 50);
-  return img;
-}
-
-static size_t n_coef(const jpg_image *img, unsigned c) {
-  return (size_t)img->comp[c].w_blocks * img->comp[c].h_blocks * 64;
-}
-
-static void read_all(const jpg_image *img) {
-  unsigned sum = 0;
-  for (unsigned c = 0; c < img->n_comp; c++)
-    for (size_t i = 0; i < n_coef(img, c); i++) sum += (unsigned)img->comp[c].coef[i];
-  if (sum == 0xFFFFFFFFu) abort(); /* unlikely; keeps the reads */
-}
-
-static bool same_coefs(const jpg_image *a, const jpg_image *b) {
-  for (unsigned c = 0; c < a->n_comp; c++)
-    if (memcmp(a->comp[c].coef, b->comp[c].coef, n_coef(a, c) * sizeof(int16_t)) != 0) return false;
-  return true;
-}
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (size < 6) return 0;
-  const geometry *g = &geos[data[0] & 3];
-  const bool other_q = (data[0] & 4) != 0, related = (data[0] & 8) == 0;
-  const unsigned threads = 1u + (data[1] & 3u), damage = (data[1] >> 2) & 3u;
-  size_t split = (size_t)(data[2] | (unsigned)data[3] << 8);
-  const uint8_t *rest = data + 4;
-  size_t rlen = size - 4;
-  if (split > rlen - 1) split = rlen - 1;
-  const uint8_t *head = rest, *tail = rest + split;
-  size_t hlen = split, tlen = rlen - split;
-
-  /* 1. reference and current image from the tail */
-  jpg_image *ref = new_image(g, other_q ? 3 : 0), *cur = new_image(g, 0);
+/* The current image: ref with changes from src (cycled, n > 0), in the block rows that
+ * jf_fill fills (the first 64; below, the reference's zeros are kept). New values are
+ * sparse, as in real images. */
+static void derive(jpg_image *cur, const jpg_image *ref, bool related, const uint8_t *src, size_t n) {
   size_t pos = 0;
-  for (unsigned c = 0; c < g->n_comp; c++) {
-    size_t n = n_coef(ref, c);
-    for (size_t i = 0; i < n; i++, pos += 2) {
-      uint8_t lo = tail[pos % tlen], hi = tail[(pos + 1) % tlen];
-      int16_t val = (int16_t)(uint16_t)(lo | (unsigned)hi << 8);
-      if ((lo & 0xE0u) == 0) val = 0;
-      else if ((lo & 0xC0u) == 0x40u) val = (int16_t)((int)(hi & 7u) - 4);
-      ref->comp[c].coef[i] = val;
-    }
-  }
-  for (unsigned c = 0; c < g->n_comp; c++) {
-    size_t n = n_coef(ref, c);
-    for (size_t i = 0; i < n; i++, pos++) {
-      uint8_t b = tail[pos % tlen];
-      int16_t r = ref->comp[c].coef[i];
-      int16_t val = r;
-      if (!related || (b & 0x30u) == 0x30u) val = (int16_t)((int)(b & 15u) - 8); /* new */
-      else if ((b & 0x30u) == 0x20u && r > -32768 && r < 32767) val = (int16_t)(r + ((b & 1u) ? 1 : -1));
-      if ((i / 64 + pos / 97) % 3 == 0 && related) val = r; /* whole runs of blocks equal */
+  for (unsigned c = 0; c < cur->n_comp; c++) {
+    size_t total = jf_n_coef(ref, c), lim = (size_t)ref->comp[c].w_blocks * 64 * 64;
+    if (lim > total) lim = total;
+    for (size_t i = 0; i < lim; i++, pos++) {
+      uint8_t b = src[pos % n];
+      int16_t r = ref->comp[c].coef[i], val = r;
+      if (!related || (b & 0x30u) == 0x30u)
+        val = (b & 0x40u) ? (int16_t)((int)(b & 15u) - 8) : 0; /* new */
+      else if ((b & 0x30u) == 0x20u && r > -32768 && r < 32767)
+        val = (int16_t)(r + ((b & 1u) ? 1 : -1));
+      if (related && (i / 64 + pos / 97) % 3 == 0) val = r; /* whole runs of blocks equal */
       cur->comp[c].coef[i] = val;
     }
   }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  if (size < JF_GEO_BYTES + 4) return 0;
+  const uint8_t *g = data;
+  const unsigned threads = 1u + (data[5] & 3u), other = 1u + (threads & 1u), damage = (data[5] >> 2) & 3u;
+  const bool other_q = (data[5] & 0x10u) != 0, related = (data[5] & 0x20u) == 0;
+  size_t split = (size_t)(data[6] | (unsigned)data[7] << 8);
+  const uint8_t *rest = data + JF_GEO_BYTES + 3;
+  const size_t rlen = size - JF_GEO_BYTES - 3;
+  if (split > rlen - 1) split = rlen - 1;
+  const uint8_t *head = rest, *tail = rest + split;
+  const size_t hlen = split, tlen = rlen - split;
   ims_err err;
-  buf out;
-  buf_init(&out, (size_t)1 << 24);
-  if (jcm_encode(cur, ref, threads, &out, &err) != IMS_OK) abort();
-  const bool inter = jcm_stream_is_inter(out.p, out.len);
-  jpg_image *back = new_image(g, 0);
-  if (jcm_decode(out.p, out.len, back, inter ? ref : NULL, 1u + (threads & 1u), &err) != IMS_OK) abort();
-  if (!same_coefs(cur, back)) abort();
 
-  /* 3. the reference is required exactly when the stream says so */
-  if (jcm_decode(out.p, out.len, back, inter ? NULL : ref, threads, &err) != IMS_E_CORRUPT) abort();
+  /* 1. reference, current image, round trip */
+  jpg_image *ref = jf_new_image(g, other_q ? 1u + data[0] : 0), *cur = jf_new_image(g, 0);
+  jf_fill(ref, tail, tlen);
+  derive(cur, ref, related, tail, tlen);
+  buf s, s2;
+  buf_init(&s, (size_t)1 << 26);
+  buf_init(&s2, (size_t)1 << 26);
+  ims_err_clear(&err);
+  if (jcm_encode(cur, ref, threads, &s, &err) != IMS_OK) abort();
+  if (jcm_encode(cur, ref, other, &s2, &err) != IMS_OK) abort();
+  if (s.len != s2.len || memcmp(s.p, s2.p, s.len) != 0) abort();
+  const bool inter = jcm_stream_is_inter(s.p, s.len);
+  jf_layout lay;
+  if (!jf_parse_layout(s.p, s.len, inter, &lay)) abort();
+  jpg_image *back = jf_new_image(g, 0);
+  if (jcm_decode(s.p, s.len, back, inter ? ref : NULL, other, &err) != IMS_OK) abort();
+  if (!jf_same_coefs(cur, back)) abort();
 
-  /* 2. damaged streams, decoded with the valid reference */
-  uint8_t *bad = malloc(out.len + hlen + 1);
+  /* 2. the reference exactly when the stream says so */
+  ims_err_clear(&err);
+  if (jcm_decode(s.p, s.len, back, inter ? NULL : ref, threads, &err) != IMS_E_CORRUPT) abort();
+  uint8_t g2[JF_GEO_BYTES];
+  memcpy(g2, g, sizeof g2);
+  g2[4] = (uint8_t)(g2[4] ^ 0x50u); /* height +-48 or +-80 pixels (1+ MCU row); tall: +-16 block rows */
+  jpg_image *misfit = jf_new_image(g2, 0);
+  if (inter && jcm_decode(s.p, s.len, back, misfit, threads, &err) != IMS_E_CORRUPT) abort();
+  if (!jf_is_tall(g)) {
+    s2.len = 0;
+    if (jcm_encode(cur, misfit, threads, &s2, &err) != IMS_OK) abort();
+    if (jcm_stream_is_inter(s2.p, s2.len)) abort();
+    buf alone;
+    buf_init(&alone, (size_t)1 << 26);
+    if (jcm_encode(cur, NULL, threads, &alone, &err) != IMS_OK) abort();
+    if (alone.len != s2.len || memcmp(alone.p, s2.p, s2.len) != 0) abort();
+    buf_free(&alone);
+  }
+  jf_free_image(misfit);
+
+  /* 3. damaged streams */
+  uint8_t *bad = malloc(s.len + hlen + 1);
   if (!bad) abort();
-  size_t blen = out.len;
-  memcpy(bad, out.p, out.len);
-  if (damage == 0 && hlen) {
+  size_t blen = s.len;
+  memcpy(bad, s.p, s.len);
+  if (damage == 0) {
     for (size_t i = 0; i + 1 < hlen; i += 2) bad[(size_t)head[i] * 251u % blen] ^= head[i + 1] ? head[i + 1] : 1;
   } else if (damage == 1) {
     blen = hlen ? (size_t)head[0] * 257u % blen : blen / 2;
     if (blen && hlen > 1) bad[blen - 1] ^= head[1];
   } else if (damage == 2) {
-    /* keep the valid header, the head as the coded data */
-    size_t keep = blen < 64 ? blen / 2 : 32;
-    memcpy(bad + keep, head, hlen);
-    blen = keep + hlen;
+    /* the valid header (modes, lengths evened out) with the head as the coded bands */
+    size_t each = hlen / lay.n_jobs;
+    for (uint32_t b = 0; b < lay.n_jobs; b++)
+      jf_put_u32le(bad + lay.lens + 4 * b, (uint32_t)(b + 1 < lay.n_jobs ? each : hlen - each * b));
+    if (hlen) memcpy(bad + lay.body, head, hlen);
+    blen = lay.body + hlen;
   } else {
-    memcpy(bad, head, hlen);
+    if (hlen) memcpy(bad, head, hlen);
     blen = hlen;
   }
-  jpg_image *dec = new_image(g, 0);
+  jpg_image *dec = jf_new_image(g, 0);
+  ims_err_clear(&err);
   ims_status st = jcm_decode(bad, blen, dec, ref, threads, &err);
-  if (st != IMS_OK && st != IMS_E_CORRUPT && st != IMS_E_VERSION) abort();
-  read_all(dec);
+  jf_check_status(st, &err);
+  jf_read_all(dec);
+  if (st == IMS_OK) {
+    if (jcm_decode(bad, blen, back, ref, other, &err) != IMS_OK) abort();
+    if (!jf_same_coefs(dec, back)) abort();
+    s2.len = 0;
+    if (jcm_encode(dec, ref, threads, &s2, &err) != IMS_OK) abort();
+    bool i2 = jcm_stream_is_inter(s2.p, s2.len);
+    if (jcm_decode(s2.p, s2.len, back, i2 ? ref : NULL, other, &err) != IMS_OK) abort();
+    if (!jf_same_coefs(dec, back)) abort();
+  }
+  ims_err_clear(&err);
   st = jcm_decode(bad, blen, dec, NULL, threads, &err);
-  if (st != IMS_OK && st != IMS_E_CORRUPT && st != IMS_E_VERSION) abort();
-  read_all(dec);
+  jf_check_status(st, &err);
+  jf_read_all(dec);
 
   free(bad);
-  free_image(dec);
-  free_image(back);
-  buf_free(&out);
-  free_image(cur);
-  free_image(ref);
+  jf_free_image(dec);
+  jf_free_image(back);
+  buf_free(&s);
+  buf_free(&s2);
+  jf_free_image(cur);
+  jf_free_image(ref);
   return 0;
 }
