@@ -62,16 +62,26 @@ static const uint16_t ac_rate_tab[256] = {
     136, 135, 135, 134, 133, 133, 132, 132, 131, 131, 130, 130, 129, 129, 128, 128,
 };
 
+/* bit ? a : b, without a branch (bit is 0 or 1). */
+static inline uint32_t ac_select(unsigned bit, uint32_t a, uint32_t b) {
+#if defined(__GNUC__) && defined(__x86_64__)
+  __asm__("testl %[t], %[t]\n\tcmovnzl %[a], %[b]" : [b] "+r"(b) : [t] "r"(bit), [a] "r"(a) : "cc");
+  return b;
+#else
+  return b + ((a - b) & (0u - bit));
+#endif
+}
+
 static inline void ac_update(ac_prob *pr, unsigned bit, unsigned limit) {
-  /* Branch-free: move p0 towards 0 (bit 1) or 65536 (bit 0) by the step. p0 stays in
-   * [1, 65535] because the step is below 1; the clamp keeps it off the extremes. */
-  uint32_t p = pr->p0;
-  uint32_t r = ac_rate_tab[pr->n];
-  uint32_t dist = bit ? p - AC_P_MIN : AC_P_MAX - p;
-  uint32_t delta = (dist * r) >> 15;
-  p = bit ? p - delta : p + delta;
-  pr->p0 = (uint16_t)p;
-  pr->n = (uint16_t)(pr->n + (pr->n < limit));
+  /* Move p0 towards 0 (bit 1) or 65536 (bit 0) by the step. p0 stays in [1, 65535]
+   * because the step is below 1; the clamp keeps it off the extremes. Both moves are
+   * computed before the bit is known (the decoder learns it last), then one is chosen. */
+  uint32_t p = pr->p0, n = pr->n;
+  uint32_t r = ac_rate_tab[n];
+  uint32_t up = ((AC_P_MAX - p) * r) >> 15;
+  uint32_t down = ((p - AC_P_MIN) * r) >> 15;
+  pr->p0 = (uint16_t)ac_select(bit, p - down, p + up);
+  pr->n = (uint16_t)(n + (n < limit));
 }
 
 /* ---------------------------------------------------------------- encoder */
@@ -122,9 +132,10 @@ static inline void ac_shift_low(ac_enc *e) {
 }
 
 static inline void ac_encode(ac_enc *e, ac_prob *pr, unsigned bit, unsigned limit) {
+  /* Branch-free: a branch on a data bit would mispredict often. */
   uint32_t bound = (e->range >> 16) * pr->p0;
   e->low += bound & (0u - bit);
-  e->range = bit ? e->range - bound : bound;
+  e->range = ac_select(bit, e->range - bound, bound);
   ac_update(pr, bit, limit);
   while (e->range < (1u << 24)) {
     e->range <<= 8;
@@ -153,8 +164,22 @@ static inline uint8_t ac_get(ac_dec *d) {
 static inline unsigned ac_decode(ac_dec *d, ac_prob *pr, unsigned limit) {
   uint32_t bound = (d->range >> 16) * pr->p0;
   unsigned bit = d->code >= bound;
-  d->code -= bound & (0u - bit);
-  d->range = bit ? d->range - bound : bound;
+  uint32_t range = bound, code = d->code;
+#if defined(__GNUC__) && defined(__x86_64__)
+  /* The range's dependency chain from one decision to the next is the decoder's limit:
+   * one compare and two conditional moves (compilers turn a select on the bit into a
+   * branch, which mispredicts, or into longer mask arithmetic). */
+  __asm__("cmpl %[bd], %[cd]\n\tcmovael %[r1], %[r]\n\tcmovael %[c1], %[c]"
+          : [r] "+r"(range), [c] "+r"(code)
+          : [bd] "r"(bound), [cd] "r"(d->code), [r1] "r"(d->range - bound), [c1] "r"(d->code - bound)
+          : "cc");
+#else
+  uint32_t mask = 0u - bit;
+  code -= bound & mask;
+  range = bound + ((d->range - 2 * bound) & mask);
+#endif
+  d->code = code;
+  d->range = range;
   ac_update(pr, bit, limit);
   while (d->range < (1u << 24)) {
     d->range <<= 8;

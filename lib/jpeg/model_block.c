@@ -247,7 +247,8 @@ void jcm_ctx_init(jcm_ctx *m) {
     }
 }
 
-static inline unsigned bitlen32(uint32_t x) { return x ? 32u - (unsigned)__builtin_clz(x) : 0u; }
+/* Without a branch (its operand is data): x | 1 has x's bit length for x >= 1. */
+static inline unsigned bitlen32(uint32_t x) { return 32u - (unsigned)__builtin_clz(x | 1u) - (x == 0); }
 
 static inline uint32_t abs32(int32_t v) { return v < 0 ? 0u - (uint32_t)v : (uint32_t)v; }
 
@@ -402,18 +403,28 @@ typedef struct blk_sums {
 
 static const uint8_t ends_x[4] = {0, 1, 6, 7};
 
-static inline void sums_add(blk_sums *s, unsigned n, int32_t dq) {
+/* A coefficient of the 7x7 interior (u, v >= 1). */
+static inline void sums_add_in(blk_sums *s, unsigned n, int32_t dq) {
   unsigned u = n & 7u, v = n >> 3;
   s->far[0][u] += idct_b[7][v] * dq;
   s->far[1][v] += idct_b[7][u] * dq;
-  if (u && v) {
-    s->in[0][u] += idct_b[0][v] * dq;
-    s->in[1][v] += idct_b[0][u] * dq;
-  } else if (v == 0) {
-    for (unsigned i = 0; i < 4; i++) s->ends[0][i] += idct_b[ends_x[i]][u] * dq;
-  } else {
-    for (unsigned i = 0; i < 4; i++) s->ends[1][i] += idct_b[ends_x[i]][v] * dq;
-  }
+  s->in[0][u] += idct_b[0][v] * dq;
+  s->in[1][v] += idct_b[0][u] * dq;
+}
+
+/* A coefficient of the top edge F(t, 0) (edge 0) or of the left edge F(0, t) (edge 1). */
+static inline void sums_add_edge(blk_sums *s, unsigned edge, unsigned t, int32_t dq) {
+  s->far[edge][t] += idct_b[7][0] * dq;
+  s->far[1 - edge][0] += idct_b[7][t] * dq;
+  for (unsigned i = 0; i < 4; i++) s->ends[edge][i] += idct_b[ends_x[i]][t] * dq;
+}
+
+static inline void sums_add(blk_sums *s, unsigned n, int32_t dq) {
+  unsigned u = n & 7u, v = n >> 3;
+  if (u && v)
+    sums_add_in(s, n, dq);
+  else
+    sums_add_edge(s, v ? 1u : 0u, u | v, dq);
 }
 
 /* round(num * recip / 2^32), halves away from zero; |num| * recip < 2^64. */
@@ -618,7 +629,7 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
           if (v) {
             if (!enc) blk[z] = clamp16(v, bad);
             ab[n] = (uint16_t)abs32(blk[z]);
-            sums_add(&sums, n, dequant(blk[z], qn[n]));
+            sums_add_in(&sums, n, dequant(blk[z], qn[n]));
             left_n--;
           }
         }
@@ -706,7 +717,7 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
           have_edge:
             if (v) {
               if (!enc) blk[z] = clamp16(v, bad);
-              sums_add(&sums, n, dequant(blk[z], qn[n]));
+              sums_add_edge(&sums, edge, t, dequant(blk[z], qn[n]));
               nze--;
             }
           }
