@@ -101,6 +101,35 @@ static void codec_side_ref(void) {
   /* Another reference: never the original bytes (the side information's prefix differs). */
   ims_status st = c->decode(&env, with.p, with.len, f5, n5, back, n1, &err);
   CHECK(st != IMS_OK || memcmp(back, f1, n1) != 0);
+  /* Through a codec cache (parsed images shared between jobs): the same payloads, whether
+   * the images come from the cache or not. */
+  codec_env cenv = env;
+  cenv.cache = codec_cache_new(3, (size_t)64 << 20);
+  cenv.keep_src = true;
+  REQUIRE(cenv.cache != NULL);
+  buf cached;
+  buf_init(&cached, SIZE_MAX);
+  for (int round = 0; round < 2; round++) { /* round 1: f0 and f1 are both cached */
+    cached.len = 0;
+    CHECK(c->encode(&cenv, f1, n1, f0, n0, &cached, &used, &err) == IMS_OK && used);
+    CHECK(cached.len == with.len && memcmp(cached.p, with.p, with.len) == 0);
+    memset(back, 0, n1);
+    CHECK(c->decode(&cenv, cached.p, cached.len, f0, n0, back, n1, &err) == IMS_OK && memcmp(back, f1, n1) == 0);
+  }
+  /* f1 is cached now (keep_src): as a reference it gives what a fresh parse gives. */
+  size_t n2;
+  uint8_t *f2 = tl_frame(2, &n2);
+  buf w2, w2c;
+  buf_init(&w2, SIZE_MAX);
+  buf_init(&w2c, SIZE_MAX);
+  CHECK(c->encode(&env, f2, n2, f1, n1, &w2, &used, &err) == IMS_OK);
+  CHECK(c->encode(&cenv, f2, n2, f1, n1, &w2c, &used, &err) == IMS_OK);
+  CHECK(w2.len == w2c.len && memcmp(w2.p, w2c.p, w2.len) == 0);
+  buf_free(&w2);
+  buf_free(&w2c);
+  free(f2);
+  buf_free(&cached);
+  codec_cache_free(cenv.cache);
   /* A version this build does not know. */
   with.p[0] = 4;
   CHECK(c->decode(&env, with.p, with.len, f0, n0, back, n1, &err) == IMS_E_VERSION);
