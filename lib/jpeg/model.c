@@ -181,11 +181,43 @@ static unsigned band_tries(const jpg_image *img, const int16_t *refc, unsigned c
   return TRY_INTRA | TRY_INTER;
 }
 
+/* Fresh contexts for a job: a copy of the template when the call made one (several jobs
+ * per call: a copy of 600 KB costs far less than initialising it again), else initialised. */
+static void ctx_fresh(jcm_ctx *m, const jcm_ctx *tmpl) {
+  if (tmpl)
+    memcpy(m, tmpl, sizeof *m);
+  else
+    jcm_ctx_init(m);
+}
+
+static void ictx_fresh(jcm_ictx *mi, const jcm_ictx *tmpl) {
+  if (tmpl)
+    memcpy(mi, tmpl, sizeof *mi);
+  else
+    jcm_ictx_init(mi);
+}
+
+/* Templates for a call that will initialise contexts at least twice; NULL otherwise or
+ * when out of memory (then every job initialises its own). */
+static jcm_ctx *ctx_template(bool want) {
+  jcm_ctx *t = want ? malloc(sizeof *t) : NULL;
+  if (t) jcm_ctx_init(t);
+  return t;
+}
+
+static jcm_ictx *ictx_template(bool want) {
+  jcm_ictx *t = want ? malloc(sizeof *t) : NULL;
+  if (t) jcm_ictx_init(t);
+  return t;
+}
+
 /* ---------------------------------------------------------------- encoder */
 
 typedef struct enc_job {
   const jpg_image *img;
   const ref_view *ref; /* NULL: no reference */
+  const jcm_ctx *tmpl; /* NULL: each job initialises its contexts */
+  const jcm_ictx *itmpl;
   job_plan plan;
   ac_enc bands[JCM_MAX_JOBS]; /* one encoder per job, its bytes the result */
   uint8_t mode[JCM_MAX_JOBS]; /* 1: coded against the reference */
@@ -209,7 +241,7 @@ static void encode_band(void *ctx, size_t k) {
   ims_status st = IMS_OK;
   j->mode[b] = 0;
   if (intra) {
-    jcm_ctx_init(m);
+    ctx_fresh(m, j->tmpl);
     st = jcm_encode_rows(j->img, comp, row0, row1, m, e);
     if (!st) st = ac_enc_finish(e);
   }
@@ -219,8 +251,8 @@ static void encode_band(void *ctx, size_t k) {
     ac_enc_init(&ei, JCM_MAX_JOB_BYTES);
     if (!mi) st = IMS_E_NOMEM;
     if (!st) {
-      jcm_ctx_init(m);
-      jcm_ictx_init(mi);
+      ctx_fresh(m, j->tmpl);
+      ictx_fresh(mi, j->itmpl);
       st = jcm_encode_rows_inter(j->img, refc, comp, row0, row1, m, mi, &ei);
       if (!st) st = ac_enc_finish(&ei);
     }
@@ -257,8 +289,14 @@ ims_status jcm_encode(const jpg_image *img, const jpg_image *ref, unsigned threa
     ac_enc_init(&j->bands[b], JCM_MAX_JOB_BYTES);
     j->st[b] = IMS_OK;
   }
+  jcm_ctx *tmpl = ctx_template(j->plan.n_jobs > 1 || have_ref);
+  jcm_ictx *itmpl = ictx_template(j->plan.n_jobs > 1 && have_ref);
+  j->tmpl = tmpl;
+  j->itmpl = itmpl;
   if (threads == 0) threads = pool_cores();
   st = pool_run(threads, j->plan.n_jobs, encode_band, j);
+  free(tmpl);
+  free(itmpl);
   if (st) {
     st = ims_fail(err, st, "jcm: cannot start threads");
     goto done;
@@ -297,6 +335,8 @@ bool jcm_stream_is_inter(const uint8_t *data, size_t len) { return len > 0 && da
 typedef struct dec_job {
   jpg_image *img;
   const ref_view *ref;
+  const jcm_ctx *tmpl; /* NULL: each job initialises its contexts */
+  const jcm_ictx *itmpl;
   uint8_t mode[JCM_MAX_JOBS];
   job_plan plan;
   const uint8_t *data[JCM_MAX_JOBS];
@@ -315,7 +355,7 @@ static void decode_band(void *ctx, size_t k) {
   ac_dec d;
   ac_dec_init(&d, j->data[b], j->len[b]);
   bool bad = false;
-  jcm_ctx_init(m);
+  ctx_fresh(m, j->tmpl);
   ims_status st;
   unsigned comp = j->plan.comp[b];
   if (j->mode[b]) {
@@ -323,7 +363,7 @@ static void decode_band(void *ctx, size_t k) {
     if (!mi) {
       st = IMS_E_NOMEM;
     } else {
-      jcm_ictx_init(mi);
+      ictx_fresh(mi, j->itmpl);
       st = jcm_decode_rows_inter(j->img, j->ref->coef[comp], comp, j->plan.row0[b], j->plan.row1[b], m, mi, &d,
                                  &bad);
       free(mi);
@@ -416,8 +456,16 @@ ims_status jcm_decode(const uint8_t *data, size_t len, jpg_image *img, const jpg
     st = ims_fail(err, IMS_E_CORRUPT, "jcm: %zu stray bytes after the last band", rd_left(&r));
     goto done;
   }
+  uint32_t n_inter = 0;
+  for (uint32_t b = 0; b < nb; b++) n_inter += j->mode[b];
+  jcm_ctx *tmpl = ctx_template(nb > 1);
+  jcm_ictx *itmpl = ictx_template(n_inter > 1);
+  j->tmpl = tmpl;
+  j->itmpl = itmpl;
   if (threads == 0) threads = pool_cores();
   st = pool_run(threads, nb, decode_band, j);
+  free(tmpl);
+  free(itmpl);
   if (st) {
     st = ims_fail(err, st, "jcm: cannot start threads");
     goto done;
