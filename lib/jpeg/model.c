@@ -384,6 +384,9 @@ ims_status jcm_decode(const uint8_t *data, size_t len, jpg_image *img, const jpg
   rd r = rd_make(data, len);
   uint8_t ver, nc;
   if (!rd_u8(&r, &ver) || !rd_u8(&r, &nc)) return ims_fail(err, IMS_E_CORRUPT, "jcm: stream truncated");
+  if (ver >= JCM_VERSION_OLDEST && ver < JCM_VERSION)
+    return ims_fail(err, IMS_E_VERSION, "jcm: stream version %u is from a development build (this one reads %u and %u)",
+                    ver, JCM_VERSION, JCM_VERSION_INTER);
   if (ver != JCM_VERSION && ver != JCM_VERSION_INTER)
     return ims_fail(err, ver > JCM_VERSION_INTER ? IMS_E_VERSION : IMS_E_CORRUPT, "jcm: unknown stream version %u",
                     ver);

@@ -16,8 +16,9 @@
 #include "jpeg/arith.h"
 #include "jpeg/jpeg.h"
 
-#define JCM_VERSION 1
-#define JCM_VERSION_INTER 2 /* coded against a reference image: needs it to decode */
+#define JCM_VERSION 3
+#define JCM_VERSION_INTER 4 /* coded against a reference image: needs it to decode */
+#define JCM_VERSION_OLDEST 1 /* 1 and 2: development builds before the all-zero flag, refused */
 
 /* Binary decisions of one value: exponent (unary, at most JCM_EMAX ones), sign, mantissa. */
 #define JCM_EMAX 16
@@ -32,8 +33,9 @@
 
 /* All adaptive contexts of one component. Only ac_prob arrays: no padding. */
 typedef struct jcm_ctx {
+  ac_prob acz[JCM_NZB][9]; /* all AC 0: [count bucket][above, left: none / not all 0 / all 0] */
   ac_prob nz77[JCM_NZB][64];
-  ac_prob nze[2][JCM_N77B][9][8];
+  ac_prob nze[2][JCM_N77B + 1][9][8]; /* [edge][7x7 count bucket, or 8: 7x7 and top edge 0][predictions] */
   ac_prob ac_exp[49][JCM_NZR][JCM_PB][JCM_EMAX];
   ac_prob ac_sign[49][9];
   ac_prob ac_mant[49][JCM_EMAX + 1][JCM_EMAX];

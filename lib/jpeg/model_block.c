@@ -214,7 +214,7 @@ void jcm_ctx_init(jcm_ctx *m) {
       m->nz77[b][i].n = PRIOR_N;
     }
   for (int e = 0; e < 2; e++)
-    for (int z = 0; z < JCM_N77B; z++)
+    for (int z = 0; z < JCM_N77B + 1; z++)
       for (int b = 0; b < 9; b++)
         for (int i = 0; i < 8; i++) {
           m->nze[e][z][b][i].p0 = prior_ne[b][i];
@@ -382,6 +382,7 @@ typedef struct rows_state {
   int32_t left_mean[2];          /* columns 6, 7 */
   int32_t left_part[8];
   uint8_t *skip_prev, *skip_cur; /* inter: 1 when the block equals the reference's */
+  uint8_t *acz_prev, *acz_cur;   /* 1 when all 63 AC coefficients of the block are 0 */
 } rows_state;
 
 /* The transforms of one block that its neighbours and its own predictions need, summed
@@ -469,7 +470,7 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
   ims_status st = IMS_OK;
 
   rows_state rs;
-  uint8_t *nz_mem = calloc(4 * w, 1);
+  uint8_t *nz_mem = calloc(6 * w, 1);
   int32_t *pix_mem = calloc(2 * w * 10, sizeof(int32_t));
   if (!nz_mem || !pix_mem) {
     free(nz_mem);
@@ -480,6 +481,8 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
   rs.nz_cur = nz_mem + w;
   rs.skip_prev = nz_mem + 2 * w;
   rs.skip_cur = nz_mem + 3 * w;
+  rs.acz_prev = nz_mem + 4 * w;
+  rs.acz_cur = nz_mem + 5 * w;
   rs.mean_prev = pix_mem;
   rs.mean_cur = pix_mem + w * 2;
   rs.part_prev = pix_mem + w * 4;
@@ -521,14 +524,16 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
       memset(&sums, 0, sizeof sums);
       if (same) {
         if (!enc) memcpy(blk, rb, 64 * sizeof *blk);
-        unsigned nz77 = 0;
+        unsigned nz77 = 0, n_ac = 0;
         for (unsigned n = 1; n < 64; n++) {
           int16_t v = blk[nat_to_zz[n]];
           if (!v) continue;
           nz77 += (n & 7u) && (n >> 3);
+          n_ac++;
           sums_add(&sums, n, dequant(v, qn[n]));
         }
         rs.nz_cur[bx] = (uint8_t)nz77;
+        rs.acz_cur[bx] = n_ac == 0;
       } else {
         /* Inter: whether this block uses the reference (the encoder's choice: when at least
          * a quarter of the reference's non-zero coefficients are equal). */
@@ -559,6 +564,25 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
         else
           nzb = JCM_NZB - 1;
         unsigned nz77 = 0;
+        unsigned edges_n = 0; /* the edges' non-zero counts, summed */
+        /* A block coded alone starts with "all AC coefficients are 0" (a third of the
+         * blocks of photos, more of chroma and of timelapse frames): one decision instead
+         * of the three counts, and no edge predictions. Context: the count bucket and
+         * whether the neighbours were all-zero too. */
+        if (!bi) {
+          unsigned zc = (above ? 1u + rs.acz_prev[bx] : 0u) * 3 + (left ? 1u + rs.acz_cur[bx - 1] : 0u);
+          unsigned acz = 0;
+          if (enc) {
+            unsigned n_ac = 0;
+            for (int i = 1; i < 64; i++) n_ac += blk[i] != 0;
+            acz = n_ac == 0;
+          }
+          rs.acz_cur[bx] = (uint8_t)cbit(e, d, enc, &m->acz[nzb][zc], acz, LIM_NZ);
+          if (rs.acz_cur[bx]) {
+            rs.nz_cur[bx] = 0;
+            goto dc;
+          }
+        }
         if (enc)
           for (int i = 0; i < 64; i++) nz77 += (unsigned)(blk[i] != 0) & zz_interior[i];
         if (bi) {
@@ -643,6 +667,7 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
           part_in[0][t] = asr32(sums.in[0][t], 10);
           part_in[1][t] = asr32(sums.in[1][t], 10);
         }
+        unsigned edge0_n = 0; /* the top edge's count */
         for (unsigned edge = 0; edge < 2; edge++) {
           const bool have_nb = edge == 0 ? above != NULL : left != NULL;
           const int32_t *nb_part = edge == 0 ? rs.part_prev + bx * 8 : rs.left_part;
@@ -669,8 +694,12 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
             for (unsigned t = 1; t < 8; t++) rn += rb[nat_to_zz[t * step]] != 0;
             nze = code_tree(e, d, enc, mi->nze[edge][rn][pred_nz], 3, nze);
           } else {
-            nze = code_tree(e, d, enc, m->nze[edge][n77_tab[nz77]][pred_nz], 3, nze);
+            /* after "not all AC 0", 7x7 and top edge empty: the left edge is not (own bucket) */
+            unsigned zb = edge == 1 && nz77 == 0 && edge0_n == 0 ? JCM_N77B : n77_tab[nz77];
+            nze = code_tree(e, d, enc, m->nze[edge][zb][pred_nz], 3, nze);
           }
+          if (edge == 0) edge0_n = nze;
+          edges_n += nze;
           for (unsigned t = 1; t < 8 && nze; t++) {
             unsigned n = t * step;
             unsigned z = nat_to_zz[n];
@@ -723,6 +752,8 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
           }
         }
 
+      dc:
+        if (bi) rs.acz_cur[bx] = nz77 == 0 && edges_n == 0;
         /* DC: the mean of each border row / column of pixels depends on the edge
          * coefficients only. The neighbour's last two rows (columns) extrapolated to the
          * border and this block's first two must meet: 1.5 n7 - 0.5 n6 = 1.5 c0 - 0.5 c1 with
@@ -789,6 +820,9 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
     tn = rs.skip_prev;
     rs.skip_prev = rs.skip_cur;
     rs.skip_cur = tn;
+    tn = rs.acz_prev;
+    rs.acz_prev = rs.acz_cur;
+    rs.acz_cur = tn;
     int32_t *tp = rs.mean_prev;
     rs.mean_prev = rs.mean_cur;
     rs.mean_cur = tp;
