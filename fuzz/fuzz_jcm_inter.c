@@ -13,8 +13,7 @@
  *    decode exactly with the reference when it is inter (alone otherwise).
  * 2. The reference is required exactly when the stream says so: the other way round, or
  *    with a reference of another block layout, the decode gives IMS_E_CORRUPT. Encoding
- *    against a reference of another layout must give the same bytes as encoding alone
- *    (not checked for tall strips: too slow).
+ *    against a reference of another layout must give the same bytes as encoding alone.
  * 3. The stream is damaged from the head (bytes flipped, cut short, the head as the coded
  *    bands behind the valid header, or the head alone) and decoded with the valid reference
  *    and without: only OK, CORRUPT or VERSION, a message with every failure, every
@@ -28,15 +27,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* The current image: ref with changes from src (cycled, n > 0), in the block rows that
- * jf_fill fills (the first 64; below, the reference's zeros are kept). New values are
- * sparse, as in real images. */
+/* The current image: ref with changes from src (cycled, n > 0). New values are sparse, as
+ * in real images. */
 static void derive(jpg_image *cur, const jpg_image *ref, bool related, const uint8_t *src, size_t n) {
   size_t pos = 0;
   for (unsigned c = 0; c < cur->n_comp; c++) {
-    size_t total = jf_n_coef(ref, c), lim = (size_t)ref->comp[c].w_blocks * 64 * 64;
-    if (lim > total) lim = total;
-    for (size_t i = 0; i < lim; i++, pos++) {
+    size_t total = jf_n_coef(ref, c);
+    for (size_t i = 0; i < total; i++, pos++) {
       uint8_t b = src[pos % n];
       int16_t r = ref->comp[c].coef[i], val = r;
       if (!related || (b & 0x30u) == 0x30u)
@@ -85,19 +82,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (jcm_decode(s.p, s.len, back, inter ? NULL : ref, threads, &err) != IMS_E_CORRUPT) abort();
   uint8_t g2[JF_GEO_BYTES];
   memcpy(g2, g, sizeof g2);
-  g2[4] = (uint8_t)(g2[4] ^ 0x50u); /* height +-48 or +-80 pixels (1+ MCU row); tall: +-16 block rows */
+  g2[4] = (uint8_t)(g2[4] ^ 0x50u); /* height +-48 or +-80 pixels: 1+ MCU row */
   jpg_image *misfit = jf_new_image(g2, 0);
   if (inter && jcm_decode(s.p, s.len, back, misfit, threads, &err) != IMS_E_CORRUPT) abort();
-  if (!jf_is_tall(g)) {
-    s2.len = 0;
-    if (jcm_encode(cur, misfit, threads, &s2, &err) != IMS_OK) abort();
-    if (jcm_stream_is_inter(s2.p, s2.len)) abort();
-    buf alone;
-    buf_init(&alone, (size_t)1 << 26);
-    if (jcm_encode(cur, NULL, threads, &alone, &err) != IMS_OK) abort();
-    if (alone.len != s2.len || memcmp(alone.p, s2.p, s2.len) != 0) abort();
-    buf_free(&alone);
-  }
+  s2.len = 0;
+  if (jcm_encode(cur, misfit, threads, &s2, &err) != IMS_OK) abort();
+  if (jcm_stream_is_inter(s2.p, s2.len)) abort();
+  buf alone;
+  buf_init(&alone, (size_t)1 << 26);
+  if (jcm_encode(cur, NULL, threads, &alone, &err) != IMS_OK) abort();
+  if (alone.len != s2.len || memcmp(alone.p, s2.p, s2.len) != 0) abort();
+  buf_free(&alone);
   jf_free_image(misfit);
 
   /* 3. damaged streams */
