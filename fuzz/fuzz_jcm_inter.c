@@ -27,12 +27,14 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* The current image: ref with changes from src (cycled, n > 0). New values are sparse, as
- * in real images. */
+/* The current image: ref with changes from src (cycled, n > 0) in the blocks that
+ * jf_fill fills (the rest stays equal to the reference's zeros). New values are sparse,
+ * as in real images. */
 static void derive(jpg_image *cur, const jpg_image *ref, bool related, const uint8_t *src, size_t n) {
   size_t pos = 0;
   for (unsigned c = 0; c < cur->n_comp; c++) {
     size_t total = jf_n_coef(ref, c);
+    if (total > (size_t)JF_FILL_BLOCKS * 64) total = (size_t)JF_FILL_BLOCKS * 64;
     for (size_t i = 0; i < total; i++, pos++) {
       uint8_t b = src[pos % n];
       int16_t r = ref->comp[c].coef[i], val = r;
