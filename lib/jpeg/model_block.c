@@ -38,6 +38,7 @@ static const uint8_t nat_to_zz[64] = {
     41, 43, 9,  11, 18, 24, 31, 40, 44, 53, 10, 19, 23, 32, 39, 45, 52, 54, 20, 22, 33, 38,
     46, 51, 55, 60, 21, 34, 37, 47, 50, 56, 59, 61, 35, 36, 48, 49, 57, 58, 62, 63};
 
+/* Stands for a missing neighbour block (top row or left column of a band). */
 static const int16_t zero_blk[64];
 
 /* The 49 positions with u >= 1 and v >= 1, in zigzag order (natural indices). */
@@ -598,7 +599,7 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
         }
         rs.nz_cur[bx] = (uint8_t)nz77;
 
-        /* 7x7 coefficients; dq gets the dequantised values (natural order). Missing
+        /* 7x7 coefficients; their dequantised values go into the block's sums. Missing
          * neighbours read as a block of zeros, with the weights of the ones present, so
          * that the contexts need no branch. ab holds |value| of the interior positions
          * coded so far (natural order; the edges stay 0), so that the in-block neighbours
