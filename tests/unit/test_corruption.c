@@ -281,12 +281,12 @@ static void judge_flip(const char *what, uint64_t pos, const outcome *o) {
     bool want_fail = b && b->type == ARC_BLOCK_DATA && entry_has_content(i, b->content);
     if (o->failed[i] && !want_fail) {
       char m[200];
-      snprintf(m, sizeof m, "entry '%s' failed but the change is not in its data", ents[i].path);
+      snprintf(m, sizeof m, "entry '%.64s' failed but the change is not in its data", ents[i].path);
       sweep_fail(what, pos, m);
     }
     if (!o->failed[i] && want_fail) {
       char m[200];
-      snprintf(m, sizeof m, "entry '%s' was not named although its data changed", ents[i].path);
+      snprintf(m, sizeof m, "entry '%.64s' was not named although its data changed", ents[i].path);
       sweep_fail(what, pos, m);
     }
   }
@@ -427,12 +427,12 @@ int main(void) {
             complete = false;
       if (complete && o.failed[i]) {
         char m[200];
-        snprintf(m, sizeof m, "'%s' lies before the cut but was not restored", ents[i].path);
+        snprintf(m, sizeof m, "'%.64s' lies before the cut but was not restored", ents[i].path);
         sweep_fail("truncation", cut, m);
       }
       if (!complete && !o.failed[i]) {
         char m[200];
-        snprintf(m, sizeof m, "'%s' is cut but was not named", ents[i].path);
+        snprintf(m, sizeof m, "'%.64s' is cut but was not named", ents[i].path);
         sweep_fail("truncation", cut, m);
       }
     }
