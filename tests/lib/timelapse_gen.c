@@ -24,6 +24,7 @@ void tlgen_defaults(tlgen_params *p) {
   p->noise_sigma = 1.0;
   p->drift = 0.2;
   p->quality_step = 0;
+  p->noise_stream = 0;
 }
 
 void tlgen_fill(const tlgen_params *p, uint32_t frame, uint8_t *rgb) {
@@ -49,6 +50,7 @@ void tlgen_fill(const tlgen_params *p, uint32_t frame, uint8_t *rgb) {
   }
   const double sigma = p->noise_sigma, light = p->drift * frame;
   uint64_t ns = mix64(p->seed * 0x100000001B3ull + frame + 1);
+  if (p->noise_stream) ns ^= mix64(p->noise_stream * 0xD6E8FEB86659FD93ull);
   for (uint32_t y = 0; y < h; y++) {
     for (uint32_t x = 0; x < w; x++) {
       double u = (double)x / w, v = (double)y / h;

@@ -26,9 +26,11 @@ typedef struct tlgen_params {
   double noise_sigma;     /* standard deviation of the per-pixel noise, in 8-bit levels */
   double drift;           /* brightness change per frame, in levels (light drift) */
   double quality_step;    /* optional: quality changes by this much per frame (different tables) */
+  uint64_t noise_stream;  /* 0: the default noise; others: independent noise realisations of the
+                             same frames (same scene and drift), for estimating bounds */
 } tlgen_params;
 
-/* 640x480, quality 90, 4:2:0, baseline, seed 1, noise 1.0, drift 0.2, fixed quality. */
+/* 640x480, quality 90, 4:2:0, baseline, seed 1, noise 1.0, drift 0.2, fixed quality, noise stream 0. */
 void tlgen_defaults(tlgen_params *p);
 
 /* Fills rgb (width * height * 3) with frame `frame` of the time-lapse. */
