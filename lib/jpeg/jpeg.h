@@ -94,4 +94,17 @@ ims_status jcm_decode(const uint8_t *data, size_t len, jpg_image *img, const jpg
 /* True when the jcm stream (data, len) was coded against a reference and needs it. */
 bool jcm_stream_is_inter(const uint8_t *data, size_t len);
 
+/* The same with up to JCM_MAX_REFS references of one image (noise, issue #4): refs[0] the
+ * nearest (the reference of jcm_encode), refs[1] its own reference, and so on. Their mean
+ * predicts each coefficient better than one noisy image. The encoder uses the leading
+ * references whose geometry is img's; jcm_stream_refs tells how many the stream needs (0:
+ * coded alone), and jcm_decode_refs must get exactly those, in the same order, or gives
+ * IMS_E_CORRUPT. jcm_encode / jcm_decode are these with n_refs = (ref != NULL). */
+#define JCM_MAX_REFS 4
+ims_status jcm_encode_refs(const jpg_image *img, const jpg_image *const *refs, unsigned n_refs, unsigned threads,
+                           buf *out, ims_err *err);
+ims_status jcm_decode_refs(const uint8_t *data, size_t len, jpg_image *img, const jpg_image *const *refs,
+                           unsigned n_refs, unsigned threads, ims_err *err);
+unsigned jcm_stream_refs(const uint8_t *data, size_t len);
+
 #endif

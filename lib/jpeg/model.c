@@ -8,10 +8,10 @@
  *   u32     n_jobs                            sum over components of their band counts
  *   n_jobs x u32 job_bytes
  *   the jobs' arithmetic-coded streams, in order
- * An inter stream (coded against a reference image, issue #4) starts with
- * JCM_VERSION_INTER instead and has, between n_jobs and the lengths, n_jobs x u8 mode
- * (0: the job is coded alone, 1: against the reference). A stream where no job uses the
- * reference is written as a plain JCM_VERSION stream.
+ * An inter stream (coded against 1..JCM_MAX_REFS reference images, issue #4) starts with
+ * JCM_VERSION_INTER and u8 n_refs instead of JCM_VERSION and has, between n_jobs and the
+ * lengths, n_jobs x u8 mode (0: the job is coded alone, 1: against the references). A
+ * stream where no job uses them is written as a plain JCM_VERSION stream.
  * Job order: component 0's bands top to bottom, then component 1's, ... A band of
  * component c is block rows [b * rows_per_band, (b + 1) * rows_per_band) clipped to
  * h_blocks, coded with freshly initialised contexts: components never shared contexts,
@@ -97,13 +97,18 @@ static void make_plan(const jpg_image *img, job_plan *p) {
   }
 }
 
-/* The reference's coefficients as seen from img: per component, the reference's array
- * when both use the same quantiser at every position, else a copy with each value mapped
- * through its dequantised value, round(r * q_ref / q_img) with halves away from zero
- * (exact integer arithmetic, clamped to int16). */
+/* The references' coefficients as seen from img, per component: the prediction of each
+ * coefficient is the mean of the references' dequantised values in img's quantiser steps,
+ * round(sum_j r_j q_j / (n q_img)) with halves away from zero (exact integer arithmetic,
+ * clamped to int16), and its fraction class says where the mean lies from it: 0 on it,
+ * 1 further from zero (or, when the prediction is 0, above it), 2 towards zero by less
+ * than half a step (or below 0), 3 half a step towards zero. One reference with img's
+ * quantisers is used as it is (every class 0, frac NULL). */
 typedef struct ref_view {
   const int16_t *coef[4];
+  const uint8_t *frac[4];
   int16_t *own[4];
+  uint8_t *own_frac[4];
 } ref_view;
 
 static bool ref_geometry_matches(const jpg_image *img, const jpg_image *ref) {
@@ -117,38 +122,54 @@ static bool ref_geometry_matches(const jpg_image *img, const jpg_image *ref) {
 }
 
 static void ref_view_free(ref_view *v) {
-  for (unsigned c = 0; c < 4; c++) free(v->own[c]);
+  for (unsigned c = 0; c < 4; c++) {
+    free(v->own[c]);
+    free(v->own_frac[c]);
+  }
 }
 
-static ims_status ref_view_make(const jpg_image *img, const jpg_image *ref, ref_view *v) {
+/* refs[0 .. nr): 1 <= nr <= JCM_MAX_REFS, geometry checked. */
+static ims_status ref_view_make(const jpg_image *img, const jpg_image *const *refs, unsigned nr, ref_view *v) {
   memset(v, 0, sizeof *v);
   for (unsigned c = 0; c < img->n_comp; c++) {
-    const uint16_t *qi = img->qt[img->comp[c].tq & 3], *qr = ref->qt[ref->comp[c].tq & 3];
-    if (memcmp(qi, qr, 64 * sizeof *qi) == 0) {
-      v->coef[c] = ref->comp[c].coef;
+    const uint16_t *qi = img->qt[img->comp[c].tq & 3];
+    if (nr == 1 && memcmp(qi, refs[0]->qt[refs[0]->comp[c].tq & 3], 64 * sizeof *qi) == 0) {
+      v->coef[c] = refs[0]->comp[c].coef;
       continue;
     }
-    size_t n = (size_t)img->comp[c].w_blocks * img->comp[c].h_blocks; /* checked by check_geometry */
-    int16_t *o = malloc(n * 64 * sizeof *o + 1);
-    if (!o) {
+    size_t n = (size_t)img->comp[c].w_blocks * img->comp[c].h_blocks * 64; /* checked by check_geometry */
+    int16_t *o = malloc(n * sizeof *o + 1);
+    uint8_t *f = malloc(n + 1);
+    v->own[c] = o;
+    v->own_frac[c] = f;
+    if (!o || !f) {
       ref_view_free(v);
       return IMS_E_NOMEM;
     }
-    int32_t mi[64], mr[64];
+    int64_t den[64], mr[JCM_MAX_REFS][64];
     for (int i = 0; i < 64; i++) {
-      mi[i] = qi[i] ? qi[i] : 1;
-      mr[i] = qr[i] ? qr[i] : 1;
-    }
-    const int16_t *src = ref->comp[c].coef;
-    for (size_t b = 0; b < n; b++)
-      for (size_t i = 0; i < 64; i++) {
-        int64_t r = src[b * 64 + i];
-        int64_t m = ((r < 0 ? -r : r) * mr[i] + mi[i] / 2) / mi[i];
-        if (m > 32767) m = 32767;
-        o[b * 64 + i] = (int16_t)(r < 0 ? -m : m);
+      den[i] = (int64_t)nr * (qi[i] ? qi[i] : 1);
+      for (unsigned j = 0; j < nr; j++) {
+        uint16_t q = refs[j]->qt[refs[j]->comp[c].tq & 3][i];
+        mr[j][i] = q ? q : 1;
       }
-    v->own[c] = o;
+    }
+    for (size_t t = 0; t < n; t++) {
+      size_t i = t & 63;
+      int64_t num = 0; /* |num| < 4 * 2^15 * 2^16 */
+      for (unsigned j = 0; j < nr; j++) num += refs[j]->comp[c].coef[t] * mr[j][i];
+      int64_t a = num < 0 ? -num : num;
+      int64_t m = (2 * a + den[i]) / (2 * den[i]);
+      int64_t rem = a - m * den[i]; /* in [-den / 2, den / 2): > 0 means further from zero */
+      if (m > 32767) {
+        m = 32767;
+        rem = 0;
+      }
+      o[t] = (int16_t)(num < 0 ? -m : m);
+      f[t] = rem == 0 ? 0 : m == 0 ? (num > 0 ? 1 : 2) : rem > 0 ? 1 : 2 * -rem >= den[i] ? 3 : 2;
+    }
     v->coef[c] = o;
+    v->frac[c] = f;
   }
   return IMS_OK;
 }
@@ -236,6 +257,7 @@ static void encode_band(void *ctx, size_t k) {
   unsigned comp = j->plan.comp[b];
   uint32_t row0 = j->plan.row0[b], row1 = j->plan.row1[b];
   const int16_t *refc = j->ref ? j->ref->coef[comp] : NULL;
+  const uint8_t *reff = j->ref ? j->ref->frac[comp] : NULL;
   unsigned tries = refc ? band_tries(j->img, refc, comp, row0, row1) : TRY_INTRA;
   bool intra = (tries & TRY_INTRA) != 0;
   ims_status st = IMS_OK;
@@ -253,7 +275,7 @@ static void encode_band(void *ctx, size_t k) {
     if (!st) {
       ctx_fresh(m, j->tmpl);
       ictx_fresh(mi, j->itmpl);
-      st = jcm_encode_rows_inter(j->img, refc, comp, row0, row1, m, mi, &ei);
+      st = jcm_encode_rows_inter(j->img, refc, reff, comp, row0, row1, m, mi, &ei);
       if (!st) st = ac_enc_finish(&ei);
     }
     if (!st && (!intra || ei.len < e->len)) {
@@ -270,12 +292,20 @@ static void encode_band(void *ctx, size_t k) {
 }
 
 ims_status jcm_encode(const jpg_image *img, const jpg_image *ref, unsigned threads, buf *out, ims_err *err) {
+  return jcm_encode_refs(img, ref ? &ref : NULL, ref != NULL, threads, out, err);
+}
+
+ims_status jcm_encode_refs(const jpg_image *img, const jpg_image *const *refs, unsigned n_refs, unsigned threads,
+                           buf *out, ims_err *err) {
   ims_status st = check_geometry(img, err);
   if (st) return st;
-  /* A reference of another geometry cannot help: the image is coded alone. */
+  if (n_refs > JCM_MAX_REFS || (n_refs && !refs)) return ims_fail(err, IMS_E_ARG, "jcm: bad reference list");
+  /* References of another geometry cannot help: the leading ones that fit are used. */
+  unsigned nr = 0;
+  while (nr < n_refs && ref_geometry_matches(img, refs[nr])) nr++;
   ref_view rv;
-  bool have_ref = ref_geometry_matches(img, ref);
-  if (have_ref && ref_view_make(img, ref, &rv) != IMS_OK) return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
+  bool have_ref = nr > 0;
+  if (have_ref && ref_view_make(img, refs, nr, &rv) != IMS_OK) return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
   enc_job *jp = malloc(sizeof *jp);
   if (!jp) {
     if (have_ref) ref_view_free(&rv);
@@ -310,6 +340,7 @@ ims_status jcm_encode(const jpg_image *img, const jpg_image *ref, unsigned threa
   bool inter = false;
   for (uint32_t b = 0; b < j->plan.n_jobs; b++) inter |= j->mode[b] != 0;
   st = buf_append_u8(out, inter ? JCM_VERSION_INTER : JCM_VERSION);
+  if (!st && inter) st = buf_append_u8(out, (uint8_t)nr);
   if (!st) st = buf_append_u8(out, img->n_comp);
   for (unsigned c = 0; c < img->n_comp && !st; c++) {
     st = buf_append_u32le(out, img->comp[c].w_blocks);
@@ -326,6 +357,10 @@ done:
   free(jp);
   if (have_ref) ref_view_free(&rv);
   return st;
+}
+
+unsigned jcm_stream_refs(const uint8_t *data, size_t len) {
+  return len > 1 && data[0] == JCM_VERSION_INTER ? data[1] : 0;
 }
 
 bool jcm_stream_is_inter(const uint8_t *data, size_t len) { return len > 0 && data[0] == JCM_VERSION_INTER; }
@@ -364,7 +399,7 @@ static void decode_band(void *ctx, size_t k) {
       st = IMS_E_NOMEM;
     } else {
       ictx_fresh(mi, j->itmpl);
-      st = jcm_decode_rows_inter(j->img, j->ref->coef[comp], comp, j->plan.row0[b], j->plan.row1[b], m, mi, &d,
+      st = jcm_decode_rows_inter(j->img, j->ref->coef[comp], j->ref->frac[comp], comp, j->plan.row0[b], j->plan.row1[b], m, mi, &d,
                                  &bad);
       free(mi);
     }
@@ -378,29 +413,41 @@ static void decode_band(void *ctx, size_t k) {
 
 ims_status jcm_decode(const uint8_t *data, size_t len, jpg_image *img, const jpg_image *ref, unsigned threads,
                       ims_err *err) {
+  return jcm_decode_refs(data, len, img, ref ? &ref : NULL, ref != NULL, threads, err);
+}
+
+ims_status jcm_decode_refs(const uint8_t *data, size_t len, jpg_image *img, const jpg_image *const *refs,
+                           unsigned n_refs, unsigned threads, ims_err *err) {
   ims_status st = check_geometry(img, err);
   if (st) return st;
   if (!data && len) return ims_fail(err, IMS_E_ARG, "jcm: no data");
+  if (n_refs > JCM_MAX_REFS || (n_refs && !refs)) return ims_fail(err, IMS_E_ARG, "jcm: bad reference list");
   rd r = rd_make(data, len);
-  uint8_t ver, nc;
-  if (!rd_u8(&r, &ver) || !rd_u8(&r, &nc)) return ims_fail(err, IMS_E_CORRUPT, "jcm: stream truncated");
-  if (ver >= JCM_VERSION_OLDEST && ver < JCM_VERSION)
+  uint8_t ver, nc, nr = 0;
+  if (!rd_u8(&r, &ver)) return ims_fail(err, IMS_E_CORRUPT, "jcm: stream truncated");
+  /* development builds' streams, and the inter streams of the model with one reference */
+  if ((ver >= JCM_VERSION_OLDEST && ver < JCM_VERSION) || ver == JCM_VERSION_INTER_OLD)
     return ims_fail(err, IMS_E_VERSION, "jcm: stream version %u is from a development build (this one reads %u and %u)",
                     ver, JCM_VERSION, JCM_VERSION_INTER);
   if (ver != JCM_VERSION && ver != JCM_VERSION_INTER)
     return ims_fail(err, ver > JCM_VERSION_INTER ? IMS_E_VERSION : IMS_E_CORRUPT, "jcm: unknown stream version %u",
                     ver);
   const bool inter = ver == JCM_VERSION_INTER;
-  /* Never a silent wrong result: an inter stream needs its reference, and a stream coded
+  if ((inter && !rd_u8(&r, &nr)) || !rd_u8(&r, &nc)) return ims_fail(err, IMS_E_CORRUPT, "jcm: stream truncated");
+  if (inter && (nr < 1 || nr > JCM_MAX_REFS)) return ims_fail(err, IMS_E_CORRUPT, "jcm: bad reference count %u", nr);
+  /* Never a silent wrong result: an inter stream needs its references, and a stream coded
    * alone is never given one (the caller's bookkeeping of references is wrong). */
-  if (inter && !ref) return ims_fail(err, IMS_E_CORRUPT, "jcm: stream coded against a reference, none given");
-  if (!inter && ref) return ims_fail(err, IMS_E_CORRUPT, "jcm: stream coded alone, given a reference");
-  if (inter && !ref_geometry_matches(img, ref))
-    return ims_fail(err, IMS_E_CORRUPT, "jcm: the reference's geometry differs from the image's");
+  if (inter && !n_refs) return ims_fail(err, IMS_E_CORRUPT, "jcm: stream coded against a reference, none given");
+  if (!inter && n_refs) return ims_fail(err, IMS_E_CORRUPT, "jcm: stream coded alone, given a reference");
+  if (inter && n_refs != nr)
+    return ims_fail(err, IMS_E_CORRUPT, "jcm: stream coded against %u references, %u given", nr, n_refs);
+  for (unsigned i = 0; i < n_refs; i++)
+    if (!ref_geometry_matches(img, refs[i]))
+      return ims_fail(err, IMS_E_CORRUPT, "jcm: the reference's geometry differs from the image's");
   if (nc != img->n_comp) return ims_fail(err, IMS_E_CORRUPT, "jcm: component count differs from the image");
   ref_view rv;
   memset(&rv, 0, sizeof rv);
-  if (inter && ref_view_make(img, ref, &rv) != IMS_OK) return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
+  if (inter && ref_view_make(img, refs, nr, &rv) != IMS_OK) return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
   dec_job *jp = malloc(sizeof *jp);
   if (!jp) {
     ref_view_free(&rv);

@@ -17,8 +17,9 @@
 #include "jpeg/jpeg.h"
 
 #define JCM_VERSION 3
-#define JCM_VERSION_INTER 4 /* coded against a reference image: needs it to decode */
+#define JCM_VERSION_INTER 5 /* coded against reference images: needs them to decode */
 #define JCM_VERSION_OLDEST 1 /* 1 and 2: development builds before the all-zero flag, refused */
+#define JCM_VERSION_INTER_OLD 4 /* the inter model with one reference (before the noise work): refused */
 
 /* Binary decisions of one value: exponent (unary, at most JCM_EMAX ones), sign, mantissa. */
 #define JCM_EMAX 16
@@ -30,6 +31,7 @@
 #define JCM_DCB 14  /* buckets of the DC prediction's spread */
 #define JCM_RB 4    /* inter: buckets of the reference coefficient's bit length (1, 2, 3, 4+) */
 #define JCM_EQC 12  /* inter: "equal" hits so far in the block (0..2) x misses so far (0..3) */
+#define JCM_FC 4    /* inter: fraction classes of the references' mean (model.c ref_view) */
 
 /* All adaptive contexts of one component. Only ac_prob arrays: no padding. */
 typedef struct jcm_ctx {
@@ -53,17 +55,17 @@ typedef struct jcm_ictx {
   ac_prob skip[32];                     /* block == reference's: [above's mode][left's mode][ref AC all 0] */
   ac_prob mode[16];                     /* block coded against the reference: [above's mode][left's] */
   ac_prob nz77[50][4][64];              /* 7x7 count: [reference's count][neighbours' bucket / 4] */
-  ac_prob ac_eq[49][JCM_RB][JCM_EQC];   /* 7x7 value == reference's (reference non-zero) */
-  ac_prob ac_exp[49][2][JCM_PB][JCM_EMAX]; /* reference 0: [k][non-zeros left 0-7, 8+][estimate] */
-  ac_prob ac_sign[49][9];               /* ... [k][neighbours' signs] */
-  ac_prob d_sign[49][JCM_RB];           /* value != reference != 0: away from zero or towards */
+  ac_prob ac_eq[49][JCM_RB][JCM_FC][JCM_EQC]; /* 7x7 value == reference's (reference non-zero) */
+  ac_prob ac_exp[49][2][2][JCM_PB][JCM_EMAX]; /* reference 0: [k][non-zeros left 0-7, 8+][mean 0][estimate] */
+  ac_prob ac_sign[49][11];              /* ... [k][neighbours' signs, or the mean's sign] */
+  ac_prob d_sign[49][JCM_RB][JCM_FC];   /* value != reference != 0: away from zero or towards */
   ac_prob d_exp[49][JCM_RB][2][JCM_PB][JCM_EMAX]; /* |value - reference| - 1: [k][|ref|][away][estimate] */
   ac_prob nze[2][8][9][8];              /* edge count: [edge][reference's edge count][predictions] */
-  ac_prob ed_eq[2][7][JCM_RB][JCM_EQC]; /* edge value == reference's (reference non-zero) */
-  ac_prob ed_dsign[2][JCM_RB][4];       /* edge value != reference != 0: away from zero or towards */
+  ac_prob ed_eq[2][7][JCM_RB][JCM_FC][JCM_EQC]; /* edge value == reference's (reference non-zero) */
+  ac_prob ed_dsign[2][JCM_RB][JCM_FC][4]; /* edge value != reference != 0: away from zero or towards */
   ac_prob ed_dexp[2][7][2][16][JCM_EMAX]; /* |value - reference| - 1: [edge][t][away][prediction] */
   ac_prob d_mant[2][JCM_EMAX + 1][JCM_EMAX]; /* mantissas of |value - reference| - 1: 7x7, edges */
-  ac_prob dc_eq[JCM_EQC];               /* DC == reference's */
+  ac_prob dc_eq[JCM_FC][JCM_EQC];       /* DC == reference's */
   ac_prob dc_exp[JCM_DCB][JCM_EMAX];    /* DC - reference's DC: [|intra prediction - reference's|] */
   ac_prob dc_sign[JCM_DCB][3];          /* ... [sign of intra prediction - reference's] */
 } jcm_ictx;
@@ -77,12 +79,13 @@ ims_status jcm_encode_rows(const jpg_image *img, unsigned comp, uint32_t row0, u
 ims_status jcm_decode_rows(jpg_image *img, unsigned comp, uint32_t row0, uint32_t row1, jcm_ctx *m, ac_dec *dec,
                            bool *bad);
 
-/* The same with the reference: refc is the reference's coefficients for component comp
- * (same layout, already mapped to img's quantisers). */
-ims_status jcm_encode_rows_inter(const jpg_image *img, const int16_t *refc, unsigned comp, uint32_t row0,
-                                 uint32_t row1, jcm_ctx *m, jcm_ictx *mi, ac_enc *enc);
-ims_status jcm_decode_rows_inter(jpg_image *img, const int16_t *refc, unsigned comp, uint32_t row0, uint32_t row1,
-                                 jcm_ctx *m, jcm_ictx *mi, ac_dec *dec, bool *bad);
+/* The same with the references: refc is their prediction of component comp's
+ * coefficients (same layout, in img's quantiser steps), reff its fraction class per
+ * coefficient (0..JCM_FC-1; NULL: all 0). */
+ims_status jcm_encode_rows_inter(const jpg_image *img, const int16_t *refc, const uint8_t *reff, unsigned comp,
+                                 uint32_t row0, uint32_t row1, jcm_ctx *m, jcm_ictx *mi, ac_enc *enc);
+ims_status jcm_decode_rows_inter(jpg_image *img, const int16_t *refc, const uint8_t *reff, unsigned comp,
+                                 uint32_t row0, uint32_t row1, jcm_ctx *m, jcm_ictx *mi, ac_dec *dec, bool *bad);
 
 void jcm_ctx_init(jcm_ctx *m);
 void jcm_ictx_init(jcm_ictx *mi);

@@ -437,8 +437,8 @@ static inline int32_t mul_recip(int64_t num, uint64_t recip) {
 }
 
 static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_t row0, uint32_t row1,
-                                          jcm_ctx *m, const int16_t *refc, jcm_ictx *mi, ac_enc *e_io,
-                                          ac_dec *d_io, bool enc, const bool inter, bool *bad) {
+                                          jcm_ctx *m, const int16_t *refc, const uint8_t *reff, jcm_ictx *mi,
+                                          ac_enc *e_io, ac_dec *d_io, bool enc, const bool inter, bool *bad) {
   const jpg_component *c = &img->comp[comp];
   const size_t w = c->w_blocks;
   if (w == 0 || row0 >= row1) return IMS_OK;
@@ -508,6 +508,9 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
        * the reference has non-zero gets an "equal" flag first, and the reference's counts
        * and magnitudes join the contexts. */
       const int16_t *rb = inter ? refc + ((size_t)by * w + bx) * 64 : NULL;
+      /* fraction classes of the references' mean (all 0 without reff) */
+      static const uint8_t no_frac[64] = {0};
+      const uint8_t *fb = inter && reff ? reff + ((size_t)by * w + bx) * 64 : no_frac;
       bool same = false;
       /* neighbours' modes: 0 coded alone, 1 equal to the reference, 2 coded against it, 3 none */
       unsigned sa = 3, sl = 3;
@@ -625,7 +628,8 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
             unsigned rbk = bitlen32(ra);
             if (rbk > JCM_RB) rbk = JCM_RB;
             unsigned eqc = (hit > 2 ? 2u : hit) * 4 + miss;
-            if (cbit(e, d, enc, &mi->ac_eq[k][rbk - 1][eqc], enc ? blk[z] == r : 0, LIM_NZ)) {
+            unsigned fc = fb[z];
+            if (cbit(e, d, enc, &mi->ac_eq[k][rbk - 1][fc][eqc], enc ? blk[z] == r : 0, LIM_NZ)) {
               v = r;
               hit++;
               goto have_ac;
@@ -634,7 +638,8 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
             int32_t dd = enc ? blk[z] - r : 0;
             unsigned pbd = bitlen32((mag + 48u * ra) >> 7);
             if (pbd > JCM_PB - 1) pbd = JCM_PB - 1;
-            unsigned away = cbit(e, d, enc, &mi->d_sign[k][rbk - 1], enc ? (dd > 0) == (r > 0) : 0, LIM_SIGN);
+            unsigned away =
+                cbit(e, d, enc, &mi->d_sign[k][rbk - 1][fc], enc ? (dd > 0) == (r > 0) : 0, LIM_SIGN);
             uint32_t dm = enc ? abs32(dd) - 1u : 0;
             dm = code_mag(e, d, enc, dm, mi->d_exp[k][rbk - 1][away][pbd], mi->d_mant[0]);
             int32_t dv = (int32_t)(dm + 1u);
@@ -642,8 +647,10 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
           } else if (bi) {
             unsigned pb = bitlen32(mag >> 3);
             if (pb > JCM_PB - 1) pb = JCM_PB - 1;
-            v = code_value(e, d, enc, enc ? blk[z] : 0, mi->ac_exp[k][nzr_tab[left_n] / 8][pb], &mi->ac_sign[k][sctx],
-                           m->ac_mant[k]);
+            /* the references' mean, when not exactly 0, is above or below it */
+            unsigned fz = fb[z];
+            v = code_value(e, d, enc, enc ? blk[z] : 0, mi->ac_exp[k][nzr_tab[left_n] / 8][fz != 0][pb],
+                           &mi->ac_sign[k][fz ? 8 + fz : sctx], m->ac_mant[k]);
           } else {
             unsigned pb = bitlen32(mag >> 3);
             if (pb > JCM_PB - 1) pb = JCM_PB - 1;
@@ -710,7 +717,8 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
               unsigned rbk = bitlen32(abs32(r));
               if (rbk > JCM_RB) rbk = JCM_RB;
               unsigned eqc = (hit > 2 ? 2u : hit) * 4 + miss;
-              if (cbit(e, d, enc, &mi->ed_eq[edge][t - 1][rbk - 1][eqc], enc ? blk[z] == r : 0, LIM_NZ)) {
+              unsigned fc = fb[z];
+              if (cbit(e, d, enc, &mi->ed_eq[edge][t - 1][rbk - 1][fc][eqc], enc ? blk[z] == r : 0, LIM_NZ)) {
                 v = r;
                 hit++;
                 goto have_edge;
@@ -724,7 +732,7 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
               unsigned pdb = bitlen32(abs32(pr));
               if (pdb > 7) pdb = 7;
               unsigned away =
-                  cbit(e, d, enc, &mi->ed_dsign[edge][rbk - 1][pd], enc ? (dd > 0) == (r > 0) : 0, LIM_SIGN);
+                  cbit(e, d, enc, &mi->ed_dsign[edge][rbk - 1][fc][pd], enc ? (dd > 0) == (r > 0) : 0, LIM_SIGN);
               /* the prediction on the side of the move, or on the other side, or none */
               unsigned dctx = pd == 0 ? 0u : away == (pd == 1) ? pdb : 8u + pdb;
               uint32_t dm = enc ? abs32(dd) - 1u : 0;
@@ -764,7 +772,7 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
         bool dc_eq = false;
         if (bi) {
           unsigned eqc = (hit > 2 ? 2u : hit) * 4 + miss;
-        dc_eq = cbit(e, d, enc, &mi->dc_eq[eqc], enc ? blk[0] == rb[0] : 0, LIM_NZ);
+          dc_eq = cbit(e, d, enc, &mi->dc_eq[fb[0]][eqc], enc ? blk[0] == rb[0] : 0, LIM_NZ);
           if (dc_eq && !enc) blk[0] = rb[0];
         }
         if (!dc_eq) {
@@ -845,34 +853,36 @@ ims_status jcm_encode_rows(const jpg_image *img, unsigned comp, uint32_t row0, u
                            ac_enc *enc) {
   bool bad = false;
   /* The encoder only reads img; code_rows writes coefficients only when decoding. */
-  return code_rows((jpg_image *)(uintptr_t)img, comp, row0, row1, m, NULL, NULL, enc, NULL, true, false, &bad);
+  return code_rows((jpg_image *)(uintptr_t)img, comp, row0, row1, m, NULL, NULL, NULL, enc, NULL, true, false,
+                   &bad);
 }
 
 ims_status jcm_decode_rows(jpg_image *img, unsigned comp, uint32_t row0, uint32_t row1, jcm_ctx *m, ac_dec *dec,
                            bool *bad) {
-  return code_rows(img, comp, row0, row1, m, NULL, NULL, NULL, dec, false, false, bad);
+  return code_rows(img, comp, row0, row1, m, NULL, NULL, NULL, NULL, dec, false, false, bad);
 }
 
-ims_status jcm_encode_rows_inter(const jpg_image *img, const int16_t *refc, unsigned comp, uint32_t row0,
-                                 uint32_t row1, jcm_ctx *m, jcm_ictx *mi, ac_enc *enc) {
+ims_status jcm_encode_rows_inter(const jpg_image *img, const int16_t *refc, const uint8_t *reff, unsigned comp,
+                                 uint32_t row0, uint32_t row1, jcm_ctx *m, jcm_ictx *mi, ac_enc *enc) {
   bool bad = false;
-  return code_rows((jpg_image *)(uintptr_t)img, comp, row0, row1, m, refc, mi, enc, NULL, true, true, &bad);
+  return code_rows((jpg_image *)(uintptr_t)img, comp, row0, row1, m, refc, reff, mi, enc, NULL, true, true, &bad);
 }
 
-ims_status jcm_decode_rows_inter(jpg_image *img, const int16_t *refc, unsigned comp, uint32_t row0, uint32_t row1,
-                                 jcm_ctx *m, jcm_ictx *mi, ac_dec *dec, bool *bad) {
-  return code_rows(img, comp, row0, row1, m, refc, mi, NULL, dec, false, true, bad);
+ims_status jcm_decode_rows_inter(jpg_image *img, const int16_t *refc, const uint8_t *reff, unsigned comp,
+                                 uint32_t row0, uint32_t row1, jcm_ctx *m, jcm_ictx *mi, ac_dec *dec, bool *bad) {
+  return code_rows(img, comp, row0, row1, m, refc, reff, mi, NULL, dec, false, true, bad);
 }
 
 void jcm_ictx_init(jcm_ictx *mi) {
   ac_prob_init((ac_prob *)(void *)mi, sizeof *mi / sizeof(ac_prob));
   for (int k = 0; k < 49; k++)
     for (int z = 0; z < 2; z++)
-      for (int b = 0; b < JCM_PB; b++)
-        for (int i = 0; i < JCM_EMAX; i++) {
-          mi->ac_exp[k][z][b][i].p0 = prior_ac[b][i];
-          mi->ac_exp[k][z][b][i].n = PRIOR_N;
-        }
+      for (int f = 0; f < 2; f++)
+        for (int b = 0; b < JCM_PB; b++)
+          for (int i = 0; i < JCM_EMAX; i++) {
+            mi->ac_exp[k][z][f][b][i].p0 = prior_ac[b][i];
+            mi->ac_exp[k][z][f][b][i].n = PRIOR_N;
+          }
   for (int r = 0; r < 50; r++)
     for (int b = 0; b < 4; b++)
       for (int i = 0; i < 64; i++) {
