@@ -179,7 +179,9 @@ static ims_status ref_view_make(const jpg_image *img, const jpg_image *const *re
  * coefficients equal the reference's, are coded against it (inter always won there in our
  * corpora); bands where fewer than 1/8 of the non-zero coefficients do are coded alone
  * (unrelated content: inter never won there); the others are coded both ways and keep
- * the shorter. */
+ * the shorter. With several references, an inter band is coded both against the nearest
+ * (mode 1: what repeats exactly, as in corpus/timelapse) and against their mean (mode 2:
+ * noise), and the shorter is kept. */
 enum { TRY_INTRA = 1, TRY_INTER = 2 };
 
 static unsigned band_tries(const jpg_image *img, const int16_t *refc, unsigned comp, uint32_t row0, uint32_t row1) {
@@ -236,12 +238,12 @@ static jcm_ictx *ictx_template(bool want) {
 
 typedef struct enc_job {
   const jpg_image *img;
-  const ref_view *ref; /* NULL: no reference */
+  const ref_view *ref[2]; /* the nearest reference, the mean of all (NULL: none / one reference) */
   const jcm_ctx *tmpl; /* NULL: each job initialises its contexts */
   const jcm_ictx *itmpl;
   job_plan plan;
   ac_enc bands[JCM_MAX_JOBS]; /* one encoder per job, its bytes the result */
-  uint8_t mode[JCM_MAX_JOBS]; /* 1: coded against the reference */
+  uint8_t mode[JCM_MAX_JOBS]; /* 0 alone, 1 against the nearest reference, 2 against the mean */
   ims_status st[JCM_MAX_JOBS];
 } enc_job;
 
@@ -256,8 +258,7 @@ static void encode_band(void *ctx, size_t k) {
   }
   unsigned comp = j->plan.comp[b];
   uint32_t row0 = j->plan.row0[b], row1 = j->plan.row1[b];
-  const int16_t *refc = j->ref ? j->ref->coef[comp] : NULL;
-  const uint8_t *reff = j->ref ? j->ref->frac[comp] : NULL;
+  const int16_t *refc = j->ref[0] ? j->ref[0]->coef[comp] : NULL;
   unsigned tries = refc ? band_tries(j->img, refc, comp, row0, row1) : TRY_INTRA;
   bool intra = (tries & TRY_INTRA) != 0;
   ims_status st = IMS_OK;
@@ -267,7 +268,10 @@ static void encode_band(void *ctx, size_t k) {
     st = jcm_encode_rows(j->img, comp, row0, row1, m, e);
     if (!st) st = ac_enc_finish(e);
   }
-  if (!st && (tries & TRY_INTER)) {
+  bool have = intra; /* e holds a stream */
+  for (unsigned w = 0; w < 2 && !st && (tries & TRY_INTER); w++) {
+    const ref_view *rv = j->ref[w];
+    if (!rv) continue;
     jcm_ictx *mi = malloc(sizeof *mi);
     ac_enc ei;
     ac_enc_init(&ei, JCM_MAX_JOB_BYTES);
@@ -275,14 +279,15 @@ static void encode_band(void *ctx, size_t k) {
     if (!st) {
       ctx_fresh(m, j->tmpl);
       ictx_fresh(mi, j->itmpl);
-      st = jcm_encode_rows_inter(j->img, refc, reff, comp, row0, row1, m, mi, &ei);
+      st = jcm_encode_rows_inter(j->img, rv->coef[comp], rv->frac[comp], comp, row0, row1, m, mi, &ei);
       if (!st) st = ac_enc_finish(&ei);
     }
-    if (!st && (!intra || ei.len < e->len)) {
+    if (!st && (!have || ei.len < e->len)) {
       ac_enc t = *e;
       *e = ei;
       ei = t;
-      j->mode[b] = 1;
+      j->mode[b] = (uint8_t)(w + 1);
+      have = true;
     }
     ac_enc_free(&ei);
     free(mi);
@@ -303,24 +308,32 @@ ims_status jcm_encode_refs(const jpg_image *img, const jpg_image *const *refs, u
   /* References of another geometry cannot help: the leading ones that fit are used. */
   unsigned nr = 0;
   while (nr < n_refs && ref_geometry_matches(img, refs[nr])) nr++;
-  ref_view rv;
-  bool have_ref = nr > 0;
-  if (have_ref && ref_view_make(img, refs, nr, &rv) != IMS_OK) return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
+  /* the nearest reference alone, and with several the mean of all of them */
+  ref_view rv[2];
+  memset(rv, 0, sizeof rv);
+  if ((nr > 0 && ref_view_make(img, refs, 1, &rv[0]) != IMS_OK) ||
+      (nr > 1 && ref_view_make(img, refs, nr, &rv[1]) != IMS_OK)) {
+    ref_view_free(&rv[0]);
+    return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
+  }
   enc_job *jp = malloc(sizeof *jp);
   if (!jp) {
-    if (have_ref) ref_view_free(&rv);
+    ref_view_free(&rv[0]);
+    ref_view_free(&rv[1]);
     return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
   }
   enc_job *const j = jp;
   j->img = img;
-  j->ref = have_ref ? &rv : NULL;
+  j->ref[0] = nr > 0 ? &rv[0] : NULL;
+  j->ref[1] = nr > 1 ? &rv[1] : NULL;
   make_plan(img, &j->plan);
   for (uint32_t b = 0; b < j->plan.n_jobs; b++) {
     ac_enc_init(&j->bands[b], JCM_MAX_JOB_BYTES);
     j->st[b] = IMS_OK;
   }
-  jcm_ctx *tmpl = ctx_template(j->plan.n_jobs > 1 || have_ref);
-  jcm_ictx *itmpl = ictx_template(j->plan.n_jobs > 1 && have_ref);
+  /* with several references each band may be coded against two views */
+  jcm_ctx *tmpl = ctx_template(j->plan.n_jobs > 1 || nr > 0);
+  jcm_ictx *itmpl = ictx_template((j->plan.n_jobs > 1 || nr > 1) && nr > 0);
   j->tmpl = tmpl;
   j->itmpl = itmpl;
   if (threads == 0) threads = pool_cores();
@@ -337,10 +350,15 @@ ims_status jcm_encode_refs(const jpg_image *img, const jpg_image *const *refs, u
       goto done;
     }
   }
-  bool inter = false;
-  for (uint32_t b = 0; b < j->plan.n_jobs; b++) inter |= j->mode[b] != 0;
+  /* the stream needs the nearest reference only, unless a band uses the mean */
+  unsigned need = 0;
+  for (uint32_t b = 0; b < j->plan.n_jobs; b++) {
+    if (j->mode[b] == 1 && need < 1) need = 1;
+    if (j->mode[b] == 2) need = nr;
+  }
+  bool inter = need > 0;
   st = buf_append_u8(out, inter ? JCM_VERSION_INTER : JCM_VERSION);
-  if (!st && inter) st = buf_append_u8(out, (uint8_t)nr);
+  if (!st && inter) st = buf_append_u8(out, (uint8_t)need);
   if (!st) st = buf_append_u8(out, img->n_comp);
   for (unsigned c = 0; c < img->n_comp && !st; c++) {
     st = buf_append_u32le(out, img->comp[c].w_blocks);
@@ -355,7 +373,8 @@ ims_status jcm_encode_refs(const jpg_image *img, const jpg_image *const *refs, u
 done:
   for (uint32_t b = 0; b < j->plan.n_jobs; b++) ac_enc_free(&j->bands[b]);
   free(jp);
-  if (have_ref) ref_view_free(&rv);
+  ref_view_free(&rv[0]);
+  ref_view_free(&rv[1]);
   return st;
 }
 
@@ -369,7 +388,7 @@ bool jcm_stream_is_inter(const uint8_t *data, size_t len) { return len > 0 && da
 
 typedef struct dec_job {
   jpg_image *img;
-  const ref_view *ref;
+  const ref_view *ref[2]; /* as in enc_job */
   const jcm_ctx *tmpl; /* NULL: each job initialises its contexts */
   const jcm_ictx *itmpl;
   uint8_t mode[JCM_MAX_JOBS];
@@ -399,8 +418,9 @@ static void decode_band(void *ctx, size_t k) {
       st = IMS_E_NOMEM;
     } else {
       ictx_fresh(mi, j->itmpl);
-      st = jcm_decode_rows_inter(j->img, j->ref->coef[comp], j->ref->frac[comp], comp, j->plan.row0[b], j->plan.row1[b], m, mi, &d,
-                                 &bad);
+      const ref_view *rv = j->ref[j->mode[b] - 1];
+      st = jcm_decode_rows_inter(j->img, rv->coef[comp], rv->frac[comp], comp, j->plan.row0[b], j->plan.row1[b], m,
+                                 mi, &d, &bad);
       free(mi);
     }
   } else {
@@ -445,17 +465,23 @@ ims_status jcm_decode_refs(const uint8_t *data, size_t len, jpg_image *img, cons
     if (!ref_geometry_matches(img, refs[i]))
       return ims_fail(err, IMS_E_CORRUPT, "jcm: the reference's geometry differs from the image's");
   if (nc != img->n_comp) return ims_fail(err, IMS_E_CORRUPT, "jcm: component count differs from the image");
-  ref_view rv;
-  memset(&rv, 0, sizeof rv);
-  if (inter && ref_view_make(img, refs, nr, &rv) != IMS_OK) return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
+  ref_view rv[2];
+  memset(rv, 0, sizeof rv);
+  if ((inter && ref_view_make(img, refs, 1, &rv[0]) != IMS_OK) ||
+      (nr > 1 && ref_view_make(img, refs, nr, &rv[1]) != IMS_OK)) {
+    ref_view_free(&rv[0]);
+    return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
+  }
   dec_job *jp = malloc(sizeof *jp);
   if (!jp) {
-    ref_view_free(&rv);
+    ref_view_free(&rv[0]);
+    ref_view_free(&rv[1]);
     return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
   }
   dec_job *const j = jp;
   j->img = img;
-  j->ref = inter ? &rv : NULL;
+  j->ref[0] = inter ? &rv[0] : NULL;
+  j->ref[1] = nr > 1 ? &rv[1] : NULL;
   memset(j->mode, 0, sizeof j->mode);
   make_plan(img, &j->plan);
   for (unsigned c = 0; c < nc; c++) {
@@ -483,7 +509,7 @@ ims_status jcm_decode_refs(const uint8_t *data, size_t len, jpg_image *img, cons
       st = ims_fail(err, IMS_E_CORRUPT, "jcm: stream truncated");
       goto done;
     }
-    if (j->mode[b] > 1) {
+    if (j->mode[b] > (nr > 1 ? 2 : 1)) {
       st = ims_fail(err, IMS_E_CORRUPT, "jcm: band %u: unknown coding mode %u", b, j->mode[b]);
       goto done;
     }
@@ -529,6 +555,7 @@ ims_status jcm_decode_refs(const uint8_t *data, size_t len, jpg_image *img, cons
   }
 done:
   free(jp);
-  ref_view_free(&rv);
+  ref_view_free(&rv[0]);
+  ref_view_free(&rv[1]);
   return st;
 }

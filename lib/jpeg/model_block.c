@@ -358,6 +358,10 @@ static ALWAYS_INLINE unsigned code_tree(ac_enc *e, ac_dec *d, bool enc, ac_prob 
   return node - (1u << n);
 }
 
+/* 1 when the references' mean lies between 0 and +-1: prediction 0 with a fraction, or
+ * +-1 at least half a step towards 0 (fraction class 3; 2 only a quarter). */
+static inline unsigned maybe_nz(int16_t r, uint8_t f) { return (r == 0 && f != 0) || ((r == 1 || r == -1) && f == 3); }
+
 static inline int16_t clamp16(int32_t v, bool *bad) {
   if (v > 32767) {
     *bad = true;
@@ -590,9 +594,15 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
         if (enc)
           for (int i = 0; i < 64; i++) nz77 += (unsigned)(blk[i] != 0) & zz_interior[i];
         if (bi) {
-          unsigned rn = 0;
-          for (int i = 0; i < 64; i++) rn += (unsigned)(rb[i] != 0) & zz_interior[i];
-          nz77 = code_tree(e, d, enc, mi->nz77[rn][nzb / 4], 6, nz77);
+          /* the reference count, and with several references how many of their means
+           * lie between 0 and +-1 (those may go either way) */
+          unsigned rn = 0, mb = 0;
+          for (int i = 0; i < 64; i++) {
+            rn += (unsigned)(rb[i] != 0) & zz_interior[i];
+            mb += maybe_nz(rb[i], fb[i]) & zz_interior[i];
+          }
+          unsigned c2 = reff ? (mb == 0 ? 0u : mb <= 2 ? 1u : mb <= 5 ? 2u : 3u) : nzb / 4;
+          nz77 = code_tree(e, d, enc, mi->nz77[rn][c2], 6, nz77);
         } else {
           nz77 = code_tree(e, d, enc, m->nz77[nzb], 6, nz77);
         }
@@ -698,9 +708,12 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
           if (enc)
             for (unsigned t = 1; t < 8; t++) nze += blk[nat_to_zz[t * step]] != 0;
           if (bi) {
-            unsigned rn = 0;
-            for (unsigned t = 1; t < 8; t++) rn += rb[nat_to_zz[t * step]] != 0;
-            nze = code_tree(e, d, enc, mi->nze[edge][rn][pred_nz], 3, nze);
+            unsigned rn = 0, mb = 0;
+            for (unsigned t = 1; t < 8; t++) {
+              rn += rb[nat_to_zz[t * step]] != 0;
+              mb += maybe_nz(rb[nat_to_zz[t * step]], fb[nat_to_zz[t * step]]);
+            }
+            nze = code_tree(e, d, enc, mi->nze[edge][rn][pred_nz][mb > 2 ? 2 : mb], 3, nze);
           } else {
             /* after "not all AC 0", 7x7 and top edge empty: the left edge is not (own bucket) */
             unsigned zb = edge == 1 && nz77 == 0 && edge0_n == 0 ? JCM_N77B : n77_tab[nz77];
@@ -892,8 +905,9 @@ void jcm_ictx_init(jcm_ictx *mi) {
   for (int e = 0; e < 2; e++)
     for (int z = 0; z < 8; z++)
       for (int b = 0; b < 9; b++)
-        for (int i = 0; i < 8; i++) {
-          mi->nze[e][z][b][i].p0 = prior_ne[b][i];
-          mi->nze[e][z][b][i].n = PRIOR_N;
-        }
+        for (int u = 0; u < 3; u++)
+          for (int i = 0; i < 8; i++) {
+            mi->nze[e][z][b][u][i].p0 = prior_ne[b][i];
+            mi->nze[e][z][b][u][i].n = PRIOR_N;
+          }
 }
