@@ -57,14 +57,22 @@ typedef struct jcm_ictx {
   ac_prob nz77[50][4][64];              /* 7x7 count: [reference's count][neighbours' bucket / 4, or
                                            with fractions the bucket of means in (0, 1)] */
   ac_prob ac_eq[49][JCM_RB][JCM_FC][JCM_EQC]; /* 7x7 value == reference's (reference non-zero) */
+  ac_prob ac_eqp[JCM_RB][JCM_FC][JCM_EQC]; /* ... their parent: all frequencies */
   ac_prob ac_exp[49][2][2][JCM_PB][JCM_EMAX]; /* reference 0: [k][non-zeros left 0-7, 8+][mean 0][estimate] */
   ac_prob ac_sign[49][11];              /* ... [k][neighbours' signs, or the mean's sign] */
+  ac_prob ac_expp[2][2][JCM_PB][JCM_EMAX]; /* ... their parents (all k), starting from the priors */
+  ac_prob ac_signp[11];
   ac_prob d_sign[49][JCM_RB][JCM_FC];   /* value != reference != 0: away from zero or towards */
+  ac_prob d_signp[JCM_RB][JCM_FC];      /* ... their parent */
   ac_prob d_exp[49][JCM_RB][2][JCM_PB][JCM_EMAX]; /* |value - reference| - 1: [k][|ref|][away][estimate] */
+  ac_prob d_expp[JCM_RB][2][JCM_PB][JCM_EMAX];    /* ... their parent */
   ac_prob nze[2][8][9][3][8];           /* edge count: [edge][reference's count][predictions][means in (0, 1)] */
   ac_prob ed_eq[2][7][JCM_RB][JCM_FC][JCM_EQC]; /* edge value == reference's (reference non-zero) */
+  ac_prob ed_eqp[2][JCM_RB][JCM_FC][JCM_EQC]; /* ... their parent: all frequencies */
+  ac_prob ed_exp[2][7][7][JCM_PBE][JCM_EMAX]; /* edge value, reference 0: as jcm_ctx.ed_exp */
   ac_prob ed_dsign[2][JCM_RB][JCM_FC][4]; /* edge value != reference != 0: away from zero or towards */
   ac_prob ed_dexp[2][7][2][16][JCM_EMAX]; /* |value - reference| - 1: [edge][t][away][prediction] */
+  ac_prob ed_dexpp[2][2][16][JCM_EMAX];   /* ... their parent */
   ac_prob d_mant[2][JCM_EMAX + 1][JCM_EMAX]; /* mantissas of |value - reference| - 1: 7x7, edges */
   ac_prob dc_eq[JCM_FC][JCM_EQC];       /* DC == reference's */
   ac_prob dc_exp[JCM_DCB][JCM_EMAX];    /* DC - reference's DC: [|intra prediction - reference's|] */

@@ -26,6 +26,7 @@ enum {
    * every value at the largest exponent), each shrinking the range by less than 2^11, so
    * at most 2 shifts each. The encoder reserves this much room before each block. */
   BLOCK_MAX_SHIFTS = 8192,
+  INHERIT_N = 2, /* weight of a parent context's probability in a fresh inter context */
 };
 
 /* 1 at the zigzag positions of the 7x7 interior (u >= 1, v >= 1). */
@@ -279,6 +280,20 @@ static ALWAYS_INLINE unsigned cbit(ac_enc *e, ac_dec *d, bool enc, ac_prob *p, u
   return ac_decode(d, p, lim);
 }
 
+/* A bit whose context pc is one of many alike (one per frequency): a fresh pc starts from
+ * the shared parent context pp, learned from all of them, with the weight of INHERIT_N
+ * observations; pp learns every bit too. */
+static ALWAYS_INLINE unsigned cbit_inherit(ac_enc *e, ac_dec *d, bool enc, ac_prob *pc, ac_prob *pp, unsigned bit,
+                                           unsigned lim) {
+  if (pc->n == 0) {
+    pc->p0 = pp->p0;
+    pc->n = INHERIT_N;
+  }
+  bit = cbit(e, d, enc, pc, bit, lim);
+  ac_update(pp, bit, lim);
+  return bit;
+}
+
 /* One value: exponent e = bit length of |v| in unary (exp[0] is the zero flag), then sign,
  * then the e - 1 bits below the leading one. |v| <= 65535. */
 static ALWAYS_INLINE int32_t code_value(ac_enc *e, ac_dec *d, bool enc, int32_t v, ac_prob *exp, ac_prob *sign,
@@ -318,6 +333,47 @@ static ALWAYS_INLINE uint32_t code_mag(ac_enc *e, ac_dec *d, bool enc, uint32_t 
     if (!enc) mag = mag << 1 | bit;
   }
   return mag;
+}
+
+/* code_mag with each exponent context inheriting from a parent (cbit_inherit). */
+static ALWAYS_INLINE uint32_t code_mag_inherit(ac_enc *e, ac_dec *d, bool enc, uint32_t mag, ac_prob *exp,
+                                               ac_prob *pexp, ac_prob (*mant)[JCM_EMAX]) {
+  if (!cbit_inherit(e, d, enc, &exp[0], &pexp[0], mag != 0, LIM_EXP)) return 0;
+  unsigned nbits = enc ? bitlen32(mag) : 0;
+  unsigned i = 1;
+  for (; i < JCM_EMAX; i++) {
+    if (!cbit_inherit(e, d, enc, &exp[i], &pexp[i], i < nbits, LIM_EXP)) break;
+  }
+  if (!enc) {
+    nbits = i;
+    mag = 1;
+  }
+  for (unsigned b = nbits - 1; b-- > 0;) {
+    unsigned bit = cbit(e, d, enc, &mant[nbits][b], (mag >> b) & 1u, LIM_MANT);
+    if (!enc) mag = mag << 1 | bit;
+  }
+  return mag;
+}
+
+/* code_value with the exponent and sign contexts inheriting from parents (cbit_inherit). */
+static ALWAYS_INLINE int32_t code_value_inherit(ac_enc *e, ac_dec *d, bool enc, int32_t v, ac_prob *exp,
+                                                ac_prob *pexp, ac_prob *sign, ac_prob *psign,
+                                                ac_prob (*mant)[JCM_EMAX]) {
+  if (!cbit_inherit(e, d, enc, &exp[0], &pexp[0], v != 0, LIM_EXP)) return 0;
+  uint32_t mag = enc ? abs32(v) : 0;
+  unsigned nbits = enc ? bitlen32(mag) : 0;
+  unsigned i = 1;
+  for (; i < JCM_EMAX; i++) {
+    if (!cbit_inherit(e, d, enc, &exp[i], &pexp[i], i < nbits, LIM_EXP)) break;
+  }
+  if (!enc) nbits = i;
+  unsigned neg = cbit_inherit(e, d, enc, sign, psign, v < 0, LIM_SIGN);
+  if (!enc) mag = 1;
+  for (unsigned b = nbits - 1; b-- > 0;) {
+    unsigned bit = cbit(e, d, enc, &mant[nbits][b], (mag >> b) & 1u, LIM_MANT);
+    if (!enc) mag = mag << 1 | bit;
+  }
+  return neg ? -(int32_t)mag : (int32_t)mag;
 }
 
 /* Like code_value, for a value with a prediction of magnitude pmag: each mantissa bit's
@@ -639,7 +695,8 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
             if (rbk > JCM_RB) rbk = JCM_RB;
             unsigned eqc = (hit > 2 ? 2u : hit) * 4 + miss;
             unsigned fc = fb[z];
-            if (cbit(e, d, enc, &mi->ac_eq[k][rbk - 1][fc][eqc], enc ? blk[z] == r : 0, LIM_NZ)) {
+            if (cbit_inherit(e, d, enc, &mi->ac_eq[k][rbk - 1][fc][eqc], &mi->ac_eqp[rbk - 1][fc][eqc],
+                             enc ? blk[z] == r : 0, LIM_NZ)) {
               v = r;
               hit++;
               goto have_ac;
@@ -649,9 +706,11 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
             unsigned pbd = bitlen32((mag + 48u * ra) >> 7);
             if (pbd > JCM_PB - 1) pbd = JCM_PB - 1;
             unsigned away =
-                cbit(e, d, enc, &mi->d_sign[k][rbk - 1][fc], enc ? (dd > 0) == (r > 0) : 0, LIM_SIGN);
+                cbit_inherit(e, d, enc, &mi->d_sign[k][rbk - 1][fc], &mi->d_signp[rbk - 1][fc],
+                             enc ? (dd > 0) == (r > 0) : 0, LIM_SIGN);
             uint32_t dm = enc ? abs32(dd) - 1u : 0;
-            dm = code_mag(e, d, enc, dm, mi->d_exp[k][rbk - 1][away][pbd], mi->d_mant[0]);
+            dm = code_mag_inherit(e, d, enc, dm, mi->d_exp[k][rbk - 1][away][pbd], mi->d_expp[rbk - 1][away][pbd],
+                                  mi->d_mant[0]);
             int32_t dv = (int32_t)(dm + 1u);
             v = (away == (r > 0)) ? r + dv : r - dv;
           } else if (bi) {
@@ -659,8 +718,10 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
             if (pb > JCM_PB - 1) pb = JCM_PB - 1;
             /* the references' mean, when not exactly 0, is above or below it */
             unsigned fz = fb[z];
-            v = code_value(e, d, enc, enc ? blk[z] : 0, mi->ac_exp[k][nzr_tab[left_n] / 8][fz != 0][pb],
-                           &mi->ac_sign[k][fz ? 8 + fz : sctx], m->ac_mant[k]);
+            unsigned nzr2 = nzr_tab[left_n] / 8, sc = fz ? 8 + fz : sctx;
+            v = code_value_inherit(e, d, enc, enc ? blk[z] : 0, mi->ac_exp[k][nzr2][fz != 0][pb],
+                                   mi->ac_expp[nzr2][fz != 0][pb], &mi->ac_sign[k][sc], &mi->ac_signp[sc],
+                                   m->ac_mant[k]);
           } else {
             unsigned pb = bitlen32(mag >> 3);
             if (pb > JCM_PB - 1) pb = JCM_PB - 1;
@@ -731,7 +792,8 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
               if (rbk > JCM_RB) rbk = JCM_RB;
               unsigned eqc = (hit > 2 ? 2u : hit) * 4 + miss;
               unsigned fc = fb[z];
-              if (cbit(e, d, enc, &mi->ed_eq[edge][t - 1][rbk - 1][fc][eqc], enc ? blk[z] == r : 0, LIM_NZ)) {
+              if (cbit_inherit(e, d, enc, &mi->ed_eq[edge][t - 1][rbk - 1][fc][eqc], &mi->ed_eqp[edge][rbk - 1][fc][eqc],
+                               enc ? blk[z] == r : 0, LIM_NZ)) {
                 v = r;
                 hit++;
                 goto have_edge;
@@ -749,7 +811,8 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
               /* the prediction on the side of the move, or on the other side, or none */
               unsigned dctx = pd == 0 ? 0u : away == (pd == 1) ? pdb : 8u + pdb;
               uint32_t dm = enc ? abs32(dd) - 1u : 0;
-              dm = code_mag(e, d, enc, dm, mi->ed_dexp[edge][t - 1][away][dctx], mi->d_mant[1]);
+              dm = code_mag_inherit(e, d, enc, dm, mi->ed_dexp[edge][t - 1][away][dctx], mi->ed_dexpp[edge][away][dctx],
+                                    mi->d_mant[1]);
               int32_t dv = (int32_t)(dm + 1u);
               v = (away == (r > 0)) ? r + dv : r - dv;
               goto have_edge;
@@ -762,8 +825,10 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
                 if (pbe > JCM_PBE - 2) pbe = JCM_PBE - 2;
                 sgn = p > 0 ? 1u : p < 0 ? 2u : 0u;
               }
-              v = code_value_pred(e, d, enc, enc ? blk[z] : 0, abs32(p), m->ed_exp[edge][t - 1][nze - 1][pbe],
-                                  &m->ed_sign[edge][t - 1][sgn][pbe], m->ed_mant[edge][t - 1]);
+              /* against the reference (where it is 0): exponent contexts of their own */
+              ac_prob *ex = bi ? mi->ed_exp[edge][t - 1][nze - 1][pbe] : m->ed_exp[edge][t - 1][nze - 1][pbe];
+              v = code_value_pred(e, d, enc, enc ? blk[z] : 0, abs32(p), ex, &m->ed_sign[edge][t - 1][sgn][pbe],
+                                  m->ed_mant[edge][t - 1]);
             }
           have_edge:
             if (v) {
@@ -888,13 +953,21 @@ ims_status jcm_decode_rows_inter(jpg_image *img, const int16_t *refc, const uint
 
 void jcm_ictx_init(jcm_ictx *mi) {
   ac_prob_init((ac_prob *)(void *)mi, sizeof *mi / sizeof(ac_prob));
+  for (int e = 0; e < 2; e++)
+    for (int t = 0; t < 7; t++)
+      for (int z = 0; z < 7; z++)
+        for (int b = 0; b < JCM_PBE; b++)
+          for (int i = 0; i < JCM_EMAX; i++) {
+            mi->ed_exp[e][t][z][b][i].p0 = prior_ed[b][i];
+            mi->ed_exp[e][t][z][b][i].n = PRIOR_N;
+          }
   for (int k = 0; k < 49; k++)
     for (int z = 0; z < 2; z++)
       for (int f = 0; f < 2; f++)
         for (int b = 0; b < JCM_PB; b++)
           for (int i = 0; i < JCM_EMAX; i++) {
-            mi->ac_exp[k][z][f][b][i].p0 = prior_ac[b][i];
-            mi->ac_exp[k][z][f][b][i].n = PRIOR_N;
+            mi->ac_expp[z][f][b][i].p0 = prior_ac[b][i];
+            mi->ac_expp[z][f][b][i].n = PRIOR_N;
           }
   for (int r = 0; r < 50; r++)
     for (int b = 0; b < 4; b++)
