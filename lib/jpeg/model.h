@@ -32,6 +32,8 @@
 #define JCM_RB 4    /* inter: buckets of the reference coefficient's bit length (1, 2, 3, 4+) */
 #define JCM_EQC 12  /* inter: "equal" hits so far in the block (0..2) x misses so far (0..3) */
 #define JCM_FC 4    /* inter: fraction classes of the references' mean (model.c ref_view) */
+#define JCM_DL 4    /* inter: non-zeros left in the block against the reference's non-zeros to come */
+#define JCM_EQ2 4   /* inter: any "equal" hit so far in the block x any miss */
 
 /* All adaptive contexts of one component. Only ac_prob arrays: no padding. */
 typedef struct jcm_ctx {
@@ -56,21 +58,23 @@ typedef struct jcm_ictx {
   ac_prob mode[16];                     /* block coded against the reference: [above's mode][left's] */
   ac_prob nz77[50][4][64];              /* 7x7 count: [reference's count][neighbours' bucket / 4, or
                                            with fractions the bucket of means in (0, 1)] */
-  ac_prob ac_eq[49][JCM_RB][JCM_FC][JCM_EQC]; /* 7x7 value == reference's (reference non-zero) */
-  ac_prob ac_eqp[JCM_RB][JCM_FC][JCM_EQC]; /* ... their parent: all frequencies */
-  ac_prob ac_exp[49][2][2][JCM_PB][JCM_EMAX]; /* reference 0: [k][non-zeros left 0-7, 8+][mean 0][estimate] */
+  /* 7x7 value == reference's (reference non-zero): [k][|ref|][fraction][left][hit, miss] */
+  ac_prob ac_eq[49][JCM_RB][JCM_FC][JCM_DL][JCM_EQ2];
+  ac_prob ac_eqp[JCM_RB][JCM_FC][JCM_DL][JCM_EQ2]; /* ... their parent: all frequencies */
+  /* reference 0: [k][left][mean not 0][estimate] */
+  ac_prob ac_exp[49][JCM_DL][2][JCM_PB][JCM_EMAX];
   ac_prob ac_sign[49][11];              /* ... [k][neighbours' signs, or the mean's sign] */
-  ac_prob ac_expp[2][2][JCM_PB][JCM_EMAX]; /* ... their parents (all k), starting from the priors */
+  ac_prob ac_expp[JCM_DL][2][JCM_PB][JCM_EMAX]; /* ... their parents (all k), starting from the priors */
   ac_prob ac_signp[11];
-  ac_prob d_sign[49][JCM_RB][JCM_FC];   /* value != reference != 0: away from zero or towards */
-  ac_prob d_signp[JCM_RB][JCM_FC];      /* ... their parent */
+  ac_prob d_sign[49][JCM_RB][JCM_FC][JCM_DL]; /* value != reference != 0: away from zero or towards */
+  ac_prob d_signp[JCM_RB][JCM_FC][JCM_DL];    /* ... their parent */
   ac_prob d_exp[49][JCM_RB][2][JCM_PB][JCM_EMAX]; /* |value - reference| - 1: [k][|ref|][away][estimate] */
   ac_prob d_expp[JCM_RB][2][JCM_PB][JCM_EMAX];    /* ... their parent */
   ac_prob nze[2][8][9][3][8];           /* edge count: [edge][reference's count][predictions][means in (0, 1)] */
-  ac_prob ed_eq[2][7][JCM_RB][JCM_FC][JCM_EQC]; /* edge value == reference's (reference non-zero) */
-  ac_prob ed_eqp[2][JCM_RB][JCM_FC][JCM_EQC]; /* ... their parent: all frequencies */
-  ac_prob ed_exp[2][7][7][JCM_PBE][JCM_EMAX]; /* edge value, reference 0: as jcm_ctx.ed_exp */
-  ac_prob ed_dsign[2][JCM_RB][JCM_FC][4]; /* edge value != reference != 0: away from zero or towards */
+  ac_prob ed_eq[2][7][JCM_RB][JCM_FC][JCM_DL][JCM_EQ2]; /* edge value == reference's (reference non-zero) */
+  ac_prob ed_eqp[2][JCM_RB][JCM_FC][JCM_DL][JCM_EQ2];   /* ... their parent: all frequencies */
+  ac_prob ed_exp[2][7][JCM_DL][JCM_PBE][JCM_EMAX]; /* edge value, reference 0: [edge][t][left][prediction] */
+  ac_prob ed_dsign[2][JCM_RB][JCM_FC][JCM_DL][4]; /* edge value != reference != 0: away from zero or towards */
   ac_prob ed_dexp[2][7][2][16][JCM_EMAX]; /* |value - reference| - 1: [edge][t][away][prediction] */
   ac_prob ed_dexpp[2][2][16][JCM_EMAX];   /* ... their parent */
   ac_prob d_mant[2][JCM_EMAX + 1][JCM_EMAX]; /* mantissas of |value - reference| - 1: 7x7, edges */

@@ -418,6 +418,13 @@ static ALWAYS_INLINE unsigned code_tree(ac_enc *e, ac_dec *d, bool enc, ac_prob 
  * +-1 at least half a step towards 0 (fraction class 3; 2 only a quarter). */
 static inline unsigned maybe_nz(int16_t r, uint8_t f) { return (r == 0 && f != 0) || ((r == 1 || r == -1) && f == 3); }
 
+/* Inter: the non-zeros still to code in a block (or edge) against the reference's
+ * non-zeros at the positions still to come: more, as many, one fewer, fewer still
+ * (JCM_DL). Where they are fewer, some of the reference's non-zeros must go. */
+static inline unsigned left_vs_ref(unsigned left, unsigned ref_left) {
+  return left > ref_left ? 3u : left == ref_left ? 2u : left + 1 == ref_left ? 1u : 0u;
+}
+
 static inline int16_t clamp16(int32_t v, bool *bad) {
   if (v > 32767) {
     *bad = true;
@@ -678,6 +685,10 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
         const int16_t *pa = above ? above : zero_blk, *pl = left ? left : zero_blk, *pal = al ? al : zero_blk;
         const uint32_t wn = above && left ? 13u : 32u, wd = above && left ? 6u : 0u;
         unsigned left_n = nz77;
+        /* inter: the reference's non-zeros still to come in the 7x7 (against left_n) */
+        unsigned rem_r = 0;
+        if (bi)
+          for (int i = 0; i < 64; i++) rem_r += (unsigned)(rb[i] != 0) & zz_interior[i];
         for (unsigned k = 0; k < 49 && left_n; k++) {
           unsigned n = interior_nat[k];
           unsigned z = nat_to_zz[n];
@@ -693,9 +704,10 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
             uint32_t ra = abs32(r);
             unsigned rbk = bitlen32(ra);
             if (rbk > JCM_RB) rbk = JCM_RB;
-            unsigned eqc = (hit > 2 ? 2u : hit) * 4 + miss;
+            unsigned lv = left_vs_ref(left_n, rem_r);
+            unsigned eqc = (hit > 0 ? 2u : 0u) + (miss > 0 ? 1u : 0u);
             unsigned fc = fb[z];
-            if (cbit_inherit(e, d, enc, &mi->ac_eq[k][rbk - 1][fc][eqc], &mi->ac_eqp[rbk - 1][fc][eqc],
+            if (cbit_inherit(e, d, enc, &mi->ac_eq[k][rbk - 1][fc][lv][eqc], &mi->ac_eqp[rbk - 1][fc][lv][eqc],
                              enc ? blk[z] == r : 0, LIM_NZ)) {
               v = r;
               hit++;
@@ -706,7 +718,7 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
             unsigned pbd = bitlen32((mag + 48u * ra) >> 7);
             if (pbd > JCM_PB - 1) pbd = JCM_PB - 1;
             unsigned away =
-                cbit_inherit(e, d, enc, &mi->d_sign[k][rbk - 1][fc], &mi->d_signp[rbk - 1][fc],
+                cbit_inherit(e, d, enc, &mi->d_sign[k][rbk - 1][fc][lv], &mi->d_signp[rbk - 1][fc][lv],
                              enc ? (dd > 0) == (r > 0) : 0, LIM_SIGN);
             uint32_t dm = enc ? abs32(dd) - 1u : 0;
             dm = code_mag_inherit(e, d, enc, dm, mi->d_exp[k][rbk - 1][away][pbd], mi->d_expp[rbk - 1][away][pbd],
@@ -718,7 +730,8 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
             if (pb > JCM_PB - 1) pb = JCM_PB - 1;
             /* the references' mean, when not exactly 0, is above or below it */
             unsigned fz = fb[z];
-            unsigned nzr2 = nzr_tab[left_n] / 8, sc = fz ? 8 + fz : sctx;
+            unsigned nzr2 = left_vs_ref(left_n, rem_r + 1); /* as if this position were one of them */
+            unsigned sc = fz ? 8 + fz : sctx;
             v = code_value_inherit(e, d, enc, enc ? blk[z] : 0, mi->ac_exp[k][nzr2][fz != 0][pb],
                                    mi->ac_expp[nzr2][fz != 0][pb], &mi->ac_sign[k][sc], &mi->ac_signp[sc],
                                    m->ac_mant[k]);
@@ -729,6 +742,7 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
                            m->ac_mant[k]);
           }
         have_ac:
+          if (bi && rb[z]) rem_r--;
           if (v) {
             if (!enc) blk[z] = clamp16(v, bad);
             ab[n] = (uint16_t)abs32(blk[z]);
@@ -765,7 +779,7 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
               pred_nz += p != 0;
             }
           }
-          unsigned nze = 0;
+          unsigned nze = 0, rem_e = 0; /* rem_e: the reference's non-zeros to come on the edge */
           if (enc)
             for (unsigned t = 1; t < 8; t++) nze += blk[nat_to_zz[t * step]] != 0;
           if (bi) {
@@ -775,6 +789,7 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
               mb += maybe_nz(rb[nat_to_zz[t * step]], fb[nat_to_zz[t * step]]);
             }
             nze = code_tree(e, d, enc, mi->nze[edge][rn][pred_nz][mb > 2 ? 2 : mb], 3, nze);
+            rem_e = rn;
           } else {
             /* after "not all AC 0", 7x7 and top edge empty: the left edge is not (own bucket) */
             unsigned zb = edge == 1 && nz77 == 0 && edge0_n == 0 ? JCM_N77B : n77_tab[nz77];
@@ -790,9 +805,11 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
               int32_t r = rb[z];
               unsigned rbk = bitlen32(abs32(r));
               if (rbk > JCM_RB) rbk = JCM_RB;
-              unsigned eqc = (hit > 2 ? 2u : hit) * 4 + miss;
+              unsigned eqc = (hit > 0 ? 2u : 0u) + (miss > 0 ? 1u : 0u);
               unsigned fc = fb[z];
-              if (cbit_inherit(e, d, enc, &mi->ed_eq[edge][t - 1][rbk - 1][fc][eqc], &mi->ed_eqp[edge][rbk - 1][fc][eqc],
+              unsigned lv = left_vs_ref(nze, rem_e);
+              if (cbit_inherit(e, d, enc, &mi->ed_eq[edge][t - 1][rbk - 1][fc][lv][eqc],
+                               &mi->ed_eqp[edge][rbk - 1][fc][lv][eqc],
                                enc ? blk[z] == r : 0, LIM_NZ)) {
                 v = r;
                 hit++;
@@ -807,7 +824,7 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
               unsigned pdb = bitlen32(abs32(pr));
               if (pdb > 7) pdb = 7;
               unsigned away =
-                  cbit(e, d, enc, &mi->ed_dsign[edge][rbk - 1][fc][pd], enc ? (dd > 0) == (r > 0) : 0, LIM_SIGN);
+                  cbit(e, d, enc, &mi->ed_dsign[edge][rbk - 1][fc][lv][pd], enc ? (dd > 0) == (r > 0) : 0, LIM_SIGN);
               /* the prediction on the side of the move, or on the other side, or none */
               unsigned dctx = pd == 0 ? 0u : away == (pd == 1) ? pdb : 8u + pdb;
               uint32_t dm = enc ? abs32(dd) - 1u : 0;
@@ -826,11 +843,13 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
                 sgn = p > 0 ? 1u : p < 0 ? 2u : 0u;
               }
               /* against the reference (where it is 0): exponent contexts of their own */
-              ac_prob *ex = bi ? mi->ed_exp[edge][t - 1][nze - 1][pbe] : m->ed_exp[edge][t - 1][nze - 1][pbe];
+              ac_prob *ex =
+                  bi ? mi->ed_exp[edge][t - 1][left_vs_ref(nze, rem_e + 1)][pbe] : m->ed_exp[edge][t - 1][nze - 1][pbe];
               v = code_value_pred(e, d, enc, enc ? blk[z] : 0, abs32(p), ex, &m->ed_sign[edge][t - 1][sgn][pbe],
                                   m->ed_mant[edge][t - 1]);
             }
           have_edge:
+            if (bi && rb[z]) rem_e--;
             if (v) {
               if (!enc) blk[z] = clamp16(v, bad);
               sums_add_edge(&sums, edge, t, dequant(blk[z], qn[n]));
@@ -955,20 +974,19 @@ void jcm_ictx_init(jcm_ictx *mi) {
   ac_prob_init((ac_prob *)(void *)mi, sizeof *mi / sizeof(ac_prob));
   for (int e = 0; e < 2; e++)
     for (int t = 0; t < 7; t++)
-      for (int z = 0; z < 7; z++)
+      for (int z = 0; z < JCM_DL; z++)
         for (int b = 0; b < JCM_PBE; b++)
           for (int i = 0; i < JCM_EMAX; i++) {
             mi->ed_exp[e][t][z][b][i].p0 = prior_ed[b][i];
             mi->ed_exp[e][t][z][b][i].n = PRIOR_N;
           }
-  for (int k = 0; k < 49; k++)
-    for (int z = 0; z < 2; z++)
-      for (int f = 0; f < 2; f++)
-        for (int b = 0; b < JCM_PB; b++)
-          for (int i = 0; i < JCM_EMAX; i++) {
-            mi->ac_expp[z][f][b][i].p0 = prior_ac[b][i];
-            mi->ac_expp[z][f][b][i].n = PRIOR_N;
-          }
+  for (int z = 0; z < JCM_DL; z++)
+    for (int f = 0; f < 2; f++)
+      for (int b = 0; b < JCM_PB; b++)
+        for (int i = 0; i < JCM_EMAX; i++) {
+          mi->ac_expp[z][f][b][i].p0 = prior_ac[b][i];
+          mi->ac_expp[z][f][b][i].n = PRIOR_N;
+        }
   for (int r = 0; r < 50; r++)
     for (int b = 0; b < 4; b++)
       for (int i = 0; i < 64; i++) {
