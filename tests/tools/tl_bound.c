@@ -15,7 +15,8 @@
  *    references' values at the same place (same quantisers: fixed quality), pooled over
  *    the image. It knows nothing about the neighbourhood, so it is not a bound; it shows
  *    how much a second and a fourth reference can buy over the first one.
- * 3. The jcm model itself (jcm_encode against frame f-1) on the first M realisations.
+ * 3. The jcm model itself (jcm_encode_refs against frames f-1 .. f-k, k = 1, 2, 4) on the
+ *    first M realisations: other noise than the frames the model was tuned on.
  *
  * Bytes are divided by the mean original JPEG size of frame f; "with headers" adds the
  * file's bytes outside the scan (as they are, uncompressed). */
@@ -100,7 +101,7 @@ int main(int argc, char **argv) {
   tlgen_params p;
   tlgen_defaults(&p);
 
-  size_t n_coef = 0, orig = 0, hdr = 0, model_bytes = 0, model_orig = 0;
+  size_t n_coef = 0, orig = 0, hdr = 0, model_bytes[3] = {0}, model_orig = 0;
   int16_t *val = NULL; /* [coefficient][realisation] */
   uint8_t *cls = NULL; /* per coefficient: component class (0 luma, 1 chroma) */
   static uint32_t cond[3][2][64][10 * KMAX + 1][NBIN];
@@ -135,19 +136,21 @@ int main(int argc, char **argv) {
       }
     }
     unsigned ki = 0;
+    jpg_image *refs[KMAX];
     for (int32_t j = 1; j <= KMAX; j++) {
       jpg_image *ref = make(&p, frame - (uint32_t)j, NULL, NULL);
       if (!ref || memcmp(ref->qt, cur->qt, sizeof cur->qt) != 0) {
         fprintf(stderr, "tl_bound: reference frame failed or has other quantisers\n");
         return 1;
       }
-      if (j == 1 && r < model_real) {
+      refs[j - 1] = ref;
+      if (r < model_real && j == ks[ki]) {
         buf m;
         buf_init(&m, SIZE_MAX);
         ims_err err;
-        if (jcm_encode(cur, ref, 1, &m, &err) != IMS_OK) return 1;
-        model_bytes += m.len;
-        model_orig += len;
+        if (jcm_encode_refs(cur, (const jpg_image *const *)refs, (unsigned)j, 1, &m, &err) != IMS_OK) return 1;
+        model_bytes[ki] += m.len;
+        if (j == 1) model_orig += len;
         buf_free(&m);
       }
       size_t i = 0;
@@ -156,7 +159,6 @@ int main(int argc, char **argv) {
         for (size_t t = 0; t < nc; t++) sum[i + t] += ref->comp[c].coef[t];
         i += nc;
       }
-      jcoef_free(ref);
       if (j == ks[ki]) {
         for (size_t t = 0; t < n_coef; t++) {
           int32_t v = val[t * n_real + r];
@@ -167,6 +169,7 @@ int main(int argc, char **argv) {
         ki++;
       }
     }
+    for (unsigned j = 0; j < KMAX; j++) jcoef_free(refs[j]);
     free(sum);
     jcoef_free(cur);
   }
@@ -212,9 +215,10 @@ int main(int argc, char **argv) {
     printf("k = %d previous frames, H(value | position, sum of the references): %.0f bytes (%.4f)\n", ks[ki], cb / 8,
            cb / 8 / mo);
   }
-  if (model_real)
-    printf("jcm against frame %u (first %u realisations): %.0f bytes (%.4f)\n", frame - 1, model_real,
-           (double)model_bytes / model_real, (double)model_bytes / (double)model_orig);
+  for (unsigned ki = 0; ki < 3 && model_real; ki++)
+    printf("jcm_encode_refs, k = %d (frames %u to %u), first %u realisations: %.0f bytes (%.4f)\n", ks[ki],
+           frame - (uint32_t)ks[ki], frame - 1, model_real, (double)model_bytes[ki] / model_real,
+           (double)model_bytes[ki] / (double)model_orig);
   free(val);
   free(cls);
   return 0;
