@@ -4,16 +4,19 @@
  * Input: bytes 0-4 the geometry (jf_new_image); byte 5: bits 0-1 the thread count - 1,
  * bits 2-3 the kind of damage, bit 4 the reference uses other quantisers (zero, 1 and
  * 16-bit steps among them), bit 5 the current image is something else than the reference
- * with changes; bytes 6-7 a split point: the head (bytes 8 .. 8 + split) says where to
+ * with changes, bits 6-7 how many more references (jcm_encode_refs: each the reference
+ * with values moved by +-1, like noise); bytes 6-7 a split point: the head (bytes 8 .. 8 + split) says where to
  * damage the stream, the tail (the rest) gives the coefficients.
  * 1. A reference is filled from the tail, and the current image is the reference with
  *    changes taken from the tail (runs of blocks equal, values moved by +-1, others new),
- *    so that jcm_encode codes at least some bands against it. Encoded with two thread
+ *    so that jcm_encode codes at least some bands against it (or against the mean of
+ *    the references). Encoded with two thread
  *    counts, the bytes must be equal and parse as the documented layout; the stream must
  *    decode exactly with the reference when it is inter (alone otherwise).
- * 2. The reference is required exactly when the stream says so: the other way round, or
- *    with a reference of another block layout, the decode gives IMS_E_CORRUPT. Encoding
- *    against a reference of another layout must give the same bytes as encoding alone.
+ * 2. The references are required exactly when and as many as the stream says: the other
+ *    way round, one fewer, or a reference of another block layout give IMS_E_CORRUPT.
+ *    Encoding against a reference of another layout must give the same bytes as encoding
+ *    alone.
  * 3. The stream is damaged from the head (bytes flipped, cut short, the head as the coded
  *    bands behind the valid header, or the head alone) and decoded with the valid reference
  *    and without: only OK, CORRUPT or VERSION, a message with every failure, every
@@ -53,6 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const uint8_t *g = data;
   const unsigned threads = 1u + (data[5] & 3u), other = 1u + (threads & 1u), damage = (data[5] >> 2) & 3u;
   const bool other_q = (data[5] & 0x10u) != 0, related = (data[5] & 0x20u) == 0;
+  const unsigned n_refs = 1u + (data[5] >> 6);
   size_t split = (size_t)(data[6] | (unsigned)data[7] << 8);
   const uint8_t *rest = data + JF_GEO_BYTES + 3;
   const size_t rlen = size - JF_GEO_BYTES - 3;
@@ -65,23 +69,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   jpg_image *ref = jf_new_image(g, other_q ? 1u + data[0] : 0), *cur = jf_new_image(g, 0);
   jf_fill(ref, tail, tlen);
   derive(cur, ref, related, tail, tlen);
+  jpg_image *refs[JCM_MAX_REFS] = {ref, NULL, NULL, NULL};
+  for (unsigned k = 1; k < n_refs; k++) {
+    refs[k] = jf_new_image(g, other_q ? k + data[0] : 0);
+    for (unsigned c = 0; c < ref->n_comp; c++)
+      for (size_t i = 0; i < jf_n_coef(ref, c); i++) {
+        uint8_t b = tail[(i * 7 + k + c) % tlen];
+        int16_t r = ref->comp[c].coef[i], v = r;
+        if ((b & 3u) == 1u && r < 32767) v = (int16_t)(r + 1);
+        if ((b & 3u) == 2u && r > -32768) v = (int16_t)(r - 1);
+        refs[k]->comp[c].coef[i] = v;
+      }
+  }
+  const jpg_image *const *rl = (const jpg_image *const *)refs;
   buf s, s2;
   buf_init(&s, (size_t)1 << 26);
   buf_init(&s2, (size_t)1 << 26);
   ims_err_clear(&err);
-  if (jcm_encode(cur, ref, threads, &s, &err) != IMS_OK) abort();
-  if (jcm_encode(cur, ref, other, &s2, &err) != IMS_OK) abort();
+  if (jcm_encode_refs(cur, rl, n_refs, threads, &s, &err) != IMS_OK) abort();
+  if (jcm_encode_refs(cur, rl, n_refs, other, &s2, &err) != IMS_OK) abort();
   if (s.len != s2.len || memcmp(s.p, s2.p, s.len) != 0) abort();
   const bool inter = jcm_stream_is_inter(s.p, s.len);
+  const unsigned used = jcm_stream_refs(s.p, s.len), nd = used ? used : 1; /* nd: given when damaged */
+  if (used > n_refs || inter != (used > 0)) abort();
   jf_layout lay;
   if (!jf_parse_layout(s.p, s.len, inter, &lay)) abort();
   jpg_image *back = jf_new_image(g, 0);
-  if (jcm_decode(s.p, s.len, back, inter ? ref : NULL, other, &err) != IMS_OK) abort();
+  if (jcm_decode_refs(s.p, s.len, back, rl, used, other, &err) != IMS_OK) abort();
   if (!jf_same_coefs(cur, back)) abort();
 
   /* 2. the reference exactly when the stream says so */
   ims_err_clear(&err);
   if (jcm_decode(s.p, s.len, back, inter ? NULL : ref, threads, &err) != IMS_E_CORRUPT) abort();
+  if (used > 1 && jcm_decode_refs(s.p, s.len, back, rl, used - 1, threads, &err) != IMS_E_CORRUPT) abort();
   uint8_t g2[JF_GEO_BYTES];
   memcpy(g2, g, sizeof g2);
   g2[4] = (uint8_t)(g2[4] ^ 0x50u); /* height +-48 or +-80 pixels: 1+ MCU row */
@@ -120,16 +140,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   jpg_image *dec = jf_new_image(g, 0);
   ims_err_clear(&err);
-  ims_status st = jcm_decode(bad, blen, dec, ref, threads, &err);
+  ims_status st = jcm_decode_refs(bad, blen, dec, rl, nd, threads, &err);
   jf_check_status(st, &err);
   jf_read_all(dec);
   if (st == IMS_OK) {
-    if (jcm_decode(bad, blen, back, ref, other, &err) != IMS_OK) abort();
+    if (jcm_decode_refs(bad, blen, back, rl, nd, other, &err) != IMS_OK) abort();
     if (!jf_same_coefs(dec, back)) abort();
     s2.len = 0;
-    if (jcm_encode(dec, ref, threads, &s2, &err) != IMS_OK) abort();
-    bool i2 = jcm_stream_is_inter(s2.p, s2.len);
-    if (jcm_decode(s2.p, s2.len, back, i2 ? ref : NULL, other, &err) != IMS_OK) abort();
+    if (jcm_encode_refs(dec, rl, nd, threads, &s2, &err) != IMS_OK) abort();
+    if (jcm_decode_refs(s2.p, s2.len, back, rl, jcm_stream_refs(s2.p, s2.len), other, &err) != IMS_OK) abort();
     if (!jf_same_coefs(dec, back)) abort();
   }
   ims_err_clear(&err);
@@ -143,6 +162,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   buf_free(&s);
   buf_free(&s2);
   jf_free_image(cur);
-  jf_free_image(ref);
+  for (unsigned k = 0; k < n_refs; k++) jf_free_image(refs[k]);
   return 0;
 }

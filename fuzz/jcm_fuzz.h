@@ -144,8 +144,9 @@ static inline void jf_fill(jpg_image *img, const uint8_t *src, size_t n) {
 }
 
 /* The stream layout of jcm (lib/jpeg/model.c), taken apart so that a target can keep a
- * valid header and change the coded bands: u8 version, u8 n_comp, n_comp x 12 bytes,
- * u32 n_jobs, [n_jobs x u8 mode when inter], n_jobs x u32 length, the bands. Returns
+ * valid header and change the coded bands: u8 version, [u8 n_refs when inter], u8 n_comp,
+ * n_comp x 12 bytes, u32 n_jobs, [n_jobs x u8 mode when inter], n_jobs x u32 length, the
+ * bands. Returns
  * false when the stream does not parse that way (then the layout changed and the target
  * needs updating: the caller aborts). */
 typedef struct jf_layout {
@@ -164,8 +165,9 @@ static inline void jf_put_u32le(uint8_t *p, uint32_t v) {
 }
 
 static inline bool jf_parse_layout(const uint8_t *s, size_t len, bool inter, jf_layout *l) {
-  if (len < 2) return false;
-  size_t at = 2 + (size_t)s[1] * 12;
+  const size_t nc = inter ? 2 : 1; /* n_comp's offset */
+  if (len < nc + 1) return false;
+  size_t at = nc + 1 + (size_t)s[nc] * 12;
   if (at + 4 > len) return false;
   l->n_jobs = jf_u32le(s + at);
   at += 4;
