@@ -31,6 +31,8 @@ static const char help_text[] =
     "                         image (coded alone) at least every N images of a chain, so\n"
     "                         reading one image decodes at most N (1..4096, default 32;\n"
     "                         1: every image alone)\n"
+    "      --refs N           an image is predicted from up to N images of its chain (its\n"
+    "                         reference, that one's, ...: 1..4, default 4)\n"
     "  -q, --quiet            print errors only\n"
     "  -v, --verbose          also name every file as it is added\n"
     "  -h, --help             this help\n"
@@ -209,7 +211,8 @@ int cmd_pack(cli *c, int argc, char **argv) {
       {"threads", required_argument, NULL, 'j'}, {"level", required_argument, NULL, 'l'},
       {"no-jpeg", no_argument, NULL, 'J'},      {"quiet", no_argument, NULL, 'q'},
       {"verbose", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
-      {"key-interval", required_argument, NULL, 'K'}, {NULL, 0, NULL, 0}};
+      {"key-interval", required_argument, NULL, 'K'}, {"refs", required_argument, NULL, 'R'},
+      {NULL, 0, NULL, 0}};
   ims_options o;
   if (ims_options_init(&o, IMS_VERSION_NUMBER) != IMS_OK) return EXIT_DATA;
   const char *out = NULL;
@@ -242,6 +245,10 @@ int cmd_pack(cli *c, int argc, char **argv) {
     case 'K':
       if (!cli_parse_uint(c, "--key-interval", optarg, 1, 4096, &v)) return usage_hint(c);
       o.key_interval = (uint32_t)v;
+      break;
+    case 'R':
+      if (!cli_parse_uint(c, "--refs", optarg, 1, 4, &v)) return usage_hint(c);
+      o.refs = (uint32_t)v;
       break;
     case 'q': c->verbosity = 0; break;
     case 'v': c->verbosity++; break;

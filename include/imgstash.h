@@ -88,6 +88,8 @@ typedef struct ims_options {
                                 decodes; 1 = no references; default 32 */
   ims_progress_fn progress;  /* may be NULL */
   void *progress_opaque;
+  uint32_t refs;             /* pack: references an image may be predicted from (its reference,
+                                that one's, ...: 1..4; default 4) */
 } ims_options;
 
 /* Fills *o with defaults. Returns IMS_E_VERSION when the header's major version differs

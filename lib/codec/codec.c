@@ -3,26 +3,26 @@
 #include <string.h>
 #include <zstd.h>
 
-static ims_status raw_encode(const codec_env *env, const uint8_t *src, size_t len, const uint8_t *ref,
-                             size_t ref_len, buf *out, bool *used_ref, ims_err *err) {
-  (void)env, (void)ref, (void)ref_len;
-  *used_ref = false;
+static ims_status raw_encode(const codec_env *env, const uint8_t *src, size_t len, const codec_ref *refs,
+                             unsigned n_refs, buf *out, unsigned *used_refs, ims_err *err) {
+  (void)env, (void)refs, (void)n_refs;
+  *used_refs = 0;
   ims_status st = buf_append(out, src, len);
   return st ? ims_fail(err, st, "raw: %s", ims_strerror(st)) : IMS_OK;
 }
 
-static ims_status raw_decode(const codec_env *env, const uint8_t *payload, size_t len, const uint8_t *ref,
-                             size_t ref_len, uint8_t *dst, size_t dst_len, ims_err *err) {
-  (void)env, (void)ref, (void)ref_len;
+static ims_status raw_decode(const codec_env *env, const uint8_t *payload, size_t len, const codec_ref *refs,
+                             unsigned n_refs, uint8_t *dst, size_t dst_len, ims_err *err) {
+  (void)env, (void)refs, (void)n_refs;
   if (len != dst_len) return ims_fail(err, IMS_E_CORRUPT, "stored block has %zu bytes, expected %zu", len, dst_len);
   if (len) memcpy(dst, payload, len);
   return IMS_OK;
 }
 
-static ims_status zstd_encode(const codec_env *env, const uint8_t *src, size_t len, const uint8_t *ref,
-                              size_t ref_len, buf *out, bool *used_ref, ims_err *err) {
-  (void)ref, (void)ref_len;
-  *used_ref = false;
+static ims_status zstd_encode(const codec_env *env, const uint8_t *src, size_t len, const codec_ref *refs,
+                              unsigned n_refs, buf *out, unsigned *used_refs, ims_err *err) {
+  (void)refs, (void)n_refs;
+  *used_refs = 0;
   size_t bound = ZSTD_compressBound(len);
   ims_status st = buf_reserve(out, bound);
   if (st) return ims_fail(err, st, "zstd: %s", ims_strerror(st));
@@ -38,9 +38,9 @@ static ims_status zstd_encode(const codec_env *env, const uint8_t *src, size_t l
   return IMS_OK;
 }
 
-static ims_status zstd_decode(const codec_env *env, const uint8_t *payload, size_t len, const uint8_t *ref,
-                              size_t ref_len, uint8_t *dst, size_t dst_len, ims_err *err) {
-  (void)env, (void)ref, (void)ref_len;
+static ims_status zstd_decode(const codec_env *env, const uint8_t *payload, size_t len, const codec_ref *refs,
+                              unsigned n_refs, uint8_t *dst, size_t dst_len, ims_err *err) {
+  (void)env, (void)refs, (void)n_refs;
   unsigned long long fcs = ZSTD_getFrameContentSize(payload, len);
   if (fcs != dst_len) return ims_fail(err, IMS_E_CORRUPT, "zstd frame has the wrong size");
   size_t n = ZSTD_decompress(dst, dst_len, payload, len);
@@ -65,4 +65,19 @@ const codec *codec_by_id(uint8_t id) {
 const char *codec_name(uint8_t id) {
   const codec *c = codec_by_id(id);
   return c ? c->name : "unknown";
+}
+
+ims_status codec_encode1(const codec *c, const codec_env *env, const uint8_t *src, size_t len, const uint8_t *ref,
+                         size_t ref_len, buf *out, bool *used, ims_err *err) {
+  codec_ref r = {ref, ref_len};
+  unsigned n = 0;
+  ims_status st = c->encode(env, src, len, &r, ref ? 1u : 0u, out, &n, err);
+  *used = n > 0;
+  return st;
+}
+
+ims_status codec_decode1(const codec *c, const codec_env *env, const uint8_t *payload, size_t len,
+                         const uint8_t *ref, size_t ref_len, uint8_t *dst, size_t dst_len, ims_err *err) {
+  codec_ref r = {ref, ref_len};
+  return c->decode(env, payload, len, &r, ref ? 1u : 0u, dst, dst_len, err);
 }

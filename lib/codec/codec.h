@@ -49,17 +49,36 @@ bool codec_cache_put(codec_cache *cc, uint8_t codec_id, const ims_h128 *key, voi
                      codec_cache_free_fn free_fn, size_t *slot);
 void codec_cache_release(codec_cache *cc, size_t slot);
 
+/* A reference content's bytes. A content is predicted from a chain of references, nearest
+ * first: refs[0] the content it names in the index, refs[1] that one's reference, and so on
+ * (issue #4), at most CODEC_MAX_REFS of them. */
+#define CODEC_MAX_REFS 4
+typedef struct codec_ref {
+  const uint8_t *p;
+  size_t len;
+} codec_ref;
+
 typedef struct codec {
   uint8_t id;
   const char *name;
-  /* *used_ref is set to true when the payload needs the reference to decode (a codec may
-   * ignore a reference that does not help; the index then records none). */
-  ims_status (*encode)(const codec_env *env, const uint8_t *src, size_t len, const uint8_t *ref, size_t ref_len,
-                       buf *out, bool *used_ref, ims_err *err);
-  /* dst_len is the exact original length (from the index). */
-  ims_status (*decode)(const codec_env *env, const uint8_t *payload, size_t len, const uint8_t *ref, size_t ref_len,
-                       uint8_t *dst, size_t dst_len, ims_err *err);
+  /* Given the chain refs[0 .. n_refs) (nearest first), sets *used_refs to how many of its
+   * first references the payload needs to decode: 0 = none (the index then records no
+   * reference), k = refs[0 .. k). A codec may ignore references that do not help. */
+  ims_status (*encode)(const codec_env *env, const uint8_t *src, size_t len, const codec_ref *refs, unsigned n_refs,
+                       buf *out, unsigned *used_refs, ims_err *err);
+  /* dst_len is the exact original length (from the index). refs: the content's chain as
+   * the index gives it (nearest first, at most CODEC_MAX_REFS); a payload that needs more
+   * references than given, or none while some are given, is IMS_E_CORRUPT. */
+  ims_status (*decode)(const codec_env *env, const uint8_t *payload, size_t len, const codec_ref *refs,
+                       unsigned n_refs, uint8_t *dst, size_t dst_len, ims_err *err);
 } codec;
+
+/* One reference or none (ref == NULL): the calls above with a chain of length 0 or 1;
+ * *used: the payload needs the reference. */
+ims_status codec_encode1(const codec *c, const codec_env *env, const uint8_t *src, size_t len, const uint8_t *ref,
+                         size_t ref_len, buf *out, bool *used, ims_err *err);
+ims_status codec_decode1(const codec *c, const codec_env *env, const uint8_t *payload, size_t len,
+                         const uint8_t *ref, size_t ref_len, uint8_t *dst, size_t dst_len, ims_err *err);
 
 /* NULL for an unknown id. */
 const codec *codec_by_id(uint8_t id);

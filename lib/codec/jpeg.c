@@ -130,28 +130,50 @@ static void held_release(const codec_env *env, held_img *h) {
   h->cached = false;
 }
 
-static ims_status jpeg_encode(const codec_env *env, const uint8_t *src, size_t len, const uint8_t *ref,
-                              size_t ref_len, buf *out, bool *used_ref, ims_err *err) {
-  *used_ref = false;
-  held_img img = {0}, rimg = {0};
+/* Parses the leading references of the chain that parse (a reference that does not parse
+ * is no error: the chain is cut there and the content is coded against fewer, or alone).
+ * The verifying decode and the contents that follow need them again: kept. */
+static unsigned parse_chain(const codec_env *env, const codec_ref *refs, unsigned n_refs, held_img *h) {
+  unsigned n = 0;
+  if (n_refs > CODEC_MAX_REFS) n_refs = CODEC_MAX_REFS;
+  for (; n < n_refs; n++) {
+    ims_err rerr;
+    if (!refs[n].p || parse_held(env, refs[n].p, refs[n].len, true, &h[n], &rerr) != IMS_OK) {
+      h[n].img = NULL;
+      break;
+    }
+  }
+  return n;
+}
+
+static void release_chain(const codec_env *env, held_img *h, unsigned n) {
+  for (unsigned k = 0; k < n; k++)
+    if (h[k].img) held_release(env, &h[k]);
+}
+
+static ims_status jpeg_encode(const codec_env *env, const uint8_t *src, size_t len, const codec_ref *refs,
+                              unsigned n_refs, buf *out, unsigned *used_refs, ims_err *err) {
+  *used_refs = 0;
+  held_img img = {0}, rimg[CODEC_MAX_REFS] = {{0}};
+  unsigned n_parsed = 0;
   buf side, zside, zside_ref, model;
   buf_init(&side, SIZE_MAX);
   buf_init(&zside, SIZE_MAX);
   buf_init(&zside_ref, SIZE_MAX);
   buf_init(&model, SIZE_MAX);
+  const uint8_t *ref = n_refs ? refs[0].p : NULL;
+  size_t ref_len = n_refs ? refs[0].len : 0;
   ims_status st = parse_held(env, src, len, env->keep_src, &img, err);
   if (st) goto done;
-  /* A reference that does not parse is no error: this content is coded alone. The verifying
-   * decode needs it again: keep it. */
-  if (ref) {
-    ims_err rerr;
-    if (parse_held(env, ref, ref_len, true, &rimg, &rerr) != IMS_OK) rimg.img = NULL;
-  }
+  n_parsed = parse_chain(env, refs, n_refs, rimg);
   if ((st = jpg_side_write(img.img, &side, err)) != IMS_OK) goto done;
   if ((st = side_compress(&side, NULL, 0, &zside, err)) != IMS_OK) goto done;
-  /* The model stream first: whether it uses the reference decides the version. */
-  if ((st = jcm_encode(img.img, rimg.img, env->threads, &model, err)) != IMS_OK) goto done;
-  bool inter = jcm_stream_is_inter(model.p, model.len);
+  /* The model stream first: whether it uses the references decides the version. */
+  const jpg_image *rp[CODEC_MAX_REFS];
+  for (unsigned k = 0; k < n_parsed; k++) rp[k] = rimg[k].img;
+  if ((st = jcm_encode_refs(img.img, rp, n_parsed, env->threads, &model, err)) != IMS_OK) goto done;
+  unsigned coef_refs = jcm_stream_refs(model.p, model.len);
+  bool inter = coef_refs > 0;
   uint8_t version = inter ? JPEG_CODEC_VERSION_INTER : JPEG_CODEC_VERSION;
   const buf *zs = &zside;
   if (ref) {
@@ -167,9 +189,9 @@ static ims_status jpeg_encode(const codec_env *env, const uint8_t *src, size_t l
     st = ims_fail(err, st, "jpeg: %s", ims_strerror(st));
     goto done;
   }
-  *used_ref = version != JPEG_CODEC_VERSION;
+  *used_refs = version == JPEG_CODEC_VERSION ? 0 : coef_refs > 1 ? coef_refs : 1;
 done:
-  if (rimg.img) held_release(env, &rimg);
+  release_chain(env, rimg, n_parsed);
   if (img.img) held_release(env, &img);
   buf_free(&side);
   buf_free(&zside);
@@ -178,8 +200,8 @@ done:
   return st;
 }
 
-static ims_status jpeg_decode(const codec_env *env, const uint8_t *payload, size_t len, const uint8_t *ref,
-                              size_t ref_len, uint8_t *dst, size_t dst_len, ims_err *err) {
+static ims_status jpeg_decode(const codec_env *env, const uint8_t *payload, size_t len, const codec_ref *refs,
+                              unsigned n_refs, uint8_t *dst, size_t dst_len, ims_err *err) {
   rd r = rd_make(payload, len);
   uint8_t version;
   uint32_t zlen;
@@ -189,15 +211,19 @@ static ims_status jpeg_decode(const codec_env *env, const uint8_t *payload, size
   if (version < JPEG_CODEC_VERSION || version > JPEG_CODEC_VERSION_SIDE_REF)
     return ims_fail(err, version > JPEG_CODEC_VERSION_SIDE_REF ? IMS_E_VERSION : IMS_E_CORRUPT,
                     "jpeg codec version %u", version);
-  if ((version != JPEG_CODEC_VERSION) != (ref != NULL))
-    return ims_fail(err, IMS_E_CORRUPT, ref ? "jpeg: payload coded alone, given a reference"
-                                            : "jpeg: payload coded against a reference, none given");
+  if ((version != JPEG_CODEC_VERSION) != (n_refs > 0))
+    return ims_fail(err, IMS_E_CORRUPT, n_refs ? "jpeg: payload coded alone, given a reference"
+                                               : "jpeg: payload coded against a reference, none given");
+  if (n_refs > CODEC_MAX_REFS) n_refs = CODEC_MAX_REFS; /* the farther ones are never needed */
+  const uint8_t *ref = n_refs ? refs[0].p : NULL;
+  size_t ref_len = n_refs ? refs[0].len : 0;
   unsigned long long side_len = ZSTD_getFrameContentSize(z, zlen);
   if (side_len == ZSTD_CONTENTSIZE_ERROR || side_len == ZSTD_CONTENTSIZE_UNKNOWN || side_len > dst_len + 4096)
     return ims_fail(err, IMS_E_CORRUPT, "jpeg: bad side information");
   jpg_limits lim = limits_of(env, dst_len);
   jpg_image *img = NULL;
-  held_img rimg = {0};
+  held_img rimg[CODEC_MAX_REFS] = {{0}};
+  unsigned n_held = 0;
   buf side, out;
   buf_init(&side, SIZE_MAX);
   /* The re-encoder may reserve ahead of what it writes: allow slack, check the length after. */
@@ -224,14 +250,27 @@ static ims_status jpeg_decode(const codec_env *env, const uint8_t *payload, size
   }
   side.len = n;
   if ((st = jpg_side_read(side.p, side.len, &lim, &img, err)) != IMS_OK) goto done;
-  /* Version 3 needs the reference's coefficients only when the model stream says so. */
-  bool coef_ref = version == JPEG_CODEC_VERSION_INTER ||
-                  (version == JPEG_CODEC_VERSION_SIDE_REF && jcm_stream_is_inter(r.p, rd_left(&r)));
-  if (coef_ref && (st = parse_held(env, ref, ref_len, true, &rimg, err)) != IMS_OK) {
-    if (st != IMS_E_NOMEM) st = ims_fail(err, IMS_E_CORRUPT, "jpeg: the reference does not parse");
+  /* How many references the coefficients need (version 3: maybe none); the chain given
+   * must hold them all. */
+  unsigned coef_refs = version == JPEG_CODEC_VERSION ? 0 : jcm_stream_refs(r.p, rd_left(&r));
+  if (version == JPEG_CODEC_VERSION_INTER && coef_refs == 0) {
+    st = ims_fail(err, IMS_E_CORRUPT, "jpeg: inter payload whose stream needs no reference");
     goto done;
   }
-  if ((st = jcm_decode(r.p, rd_left(&r), img, rimg.img, env->threads, err)) != IMS_OK) goto done;
+  if (coef_refs > n_refs) {
+    st = ims_fail(err, IMS_E_CORRUPT, "jpeg: payload needs %u references, the chain has %u", coef_refs, n_refs);
+    goto done;
+  }
+  const jpg_image *rp[CODEC_MAX_REFS];
+  for (; n_held < coef_refs; n_held++) {
+    if ((st = parse_held(env, refs[n_held].p, refs[n_held].len, true, &rimg[n_held], err)) != IMS_OK) {
+      rimg[n_held].img = NULL;
+      if (st != IMS_E_NOMEM) st = ims_fail(err, IMS_E_CORRUPT, "jpeg: reference %u does not parse", n_held);
+      goto done;
+    }
+    rp[n_held] = rimg[n_held].img;
+  }
+  if ((st = jcm_decode_refs(r.p, rd_left(&r), img, rp, coef_refs, env->threads, err)) != IMS_OK) goto done;
   if ((st = jpg_encode(img, &out, err)) != IMS_OK) {
     /* The output buffer's ceiling is far above the recorded size: hitting it means the
      * stream does not describe this file. */
@@ -244,7 +283,7 @@ static ims_status jpeg_decode(const codec_env *env, const uint8_t *payload, size
   }
   memcpy(dst, out.p, dst_len);
 done:
-  if (rimg.img) held_release(env, &rimg);
+  release_chain(env, rimg, n_held);
   jpg_free(img);
   buf_free(&side);
   buf_free(&out);

@@ -82,6 +82,7 @@ ims_status ims_options_init(ims_options *o, unsigned header_version) {
   o->max_scans = 256;
   o->max_index_bytes = (uint64_t)2 << 30;
   o->key_interval = 32;
+  o->refs = PACK_DEFAULT_REFS;
   if (header_version / 10000 != IMS_VERSION_MAJOR) return IMS_E_VERSION;
   return IMS_OK;
 }

@@ -28,5 +28,7 @@ codec_env env_from_options(const ims_options *o);
 #define PACK_CHUNK ((size_t)32 << 20)
 /* Longest chain of references decoded for one content. */
 #define PACK_MAX_CHAIN 4096
+/* References handed to a codec per content by default (ims_options.refs; FORMAT.md §5.2). */
+#define PACK_DEFAULT_REFS 4
 
 #endif

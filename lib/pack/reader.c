@@ -31,6 +31,9 @@ ims_status ims_reader_new(const ims_options *o, ims_reader **out) {
   refcache_init(r->cache);
   if (r->opt.threads == 0) r->opt.threads = pool_cores();
   if (r->opt.threads > 256) r->opt.threads = 256;
+  /* Each decoding thread holds up to CODEC_MAX_REFS parsed references, and the next
+   * content reuses all but one of them. NULL (out of memory): parsed every time. */
+  r->parsed = codec_cache_new((size_t)r->opt.threads * (CODEC_MAX_REFS + 1) + 2, (size_t)256 << 20);
   r->in.fd = -1;
   *out = r;
   return IMS_OK;
@@ -143,9 +146,9 @@ ims_status ims_reader_find(const ims_reader *r, const char *path, uint64_t *inde
   return IMS_E_NOTFOUND;
 }
 
-/* Decodes one block of content c into dst (raw_len bytes). ref/ref_len: the reference
- * content's bytes, when the content has one. */
-static ims_status decode_block(const ims_reader *r, uint32_t c, uint32_t b, const uint8_t *ref, size_t ref_len,
+/* Decodes one block of content c into dst (raw_len bytes). refs: the content's reference
+ * chain, decoded, nearest first (n_refs = 0 when it has none). */
+static ims_status decode_block(const ims_reader *r, uint32_t c, uint32_t b, const codec_ref *refs, unsigned n_refs,
                                buf *payload, uint8_t *dst, ims_err *err) {
   const arc_index *ix = &r->in.index;
   const arc_content *ct = &ix->contents[c];
@@ -157,7 +160,8 @@ static ims_status decode_block(const ims_reader *r, uint32_t c, uint32_t b, cons
   if (!cd) return ims_fail(err, IMS_E_UNSUPPORTED, "unknown codec %u (newer archive?)", h.codec);
   codec_env env = env_from_options(&r->opt);
   env.threads = r->opt.threads;
-  st = cd->decode(&env, payload->p, payload->len, ref, ref_len, dst, (size_t)br->raw_len, err);
+  env.cache = r->parsed;
+  st = cd->decode(&env, payload->p, payload->len, refs, n_refs, dst, (size_t)br->raw_len, err);
   if (st) ims_err_prefix(err, "block at offset %#llx", (unsigned long long)br->offset);
   return st;
 }
@@ -177,7 +181,7 @@ static int mem_write(void *opaque, const void *data, size_t len) {
 
 /* Streams content c through fn given its reference's bytes (ref may be NULL), checking its
  * hash. */
-static ims_status decode_one(const ims_reader *r, uint32_t c, const uint8_t *ref, size_t ref_len, ims_write_fn fn,
+static ims_status decode_one(const ims_reader *r, uint32_t c, const codec_ref *refs, unsigned n_refs, ims_write_fn fn,
                              void *opaque, ims_err *err) {
   const arc_index *ix = &r->in.index;
   const arc_content *ct = &ix->contents[c];
@@ -206,7 +210,7 @@ static ims_status decode_one(const ims_reader *r, uint32_t c, const uint8_t *ref
       goto done;
     }
     dst = d;
-    if ((st = decode_block(r, c, b, ref, ref_len, &payload, dst, err)) != IMS_OK) goto done;
+    if ((st = decode_block(r, c, b, refs, n_refs, &payload, dst, err)) != IMS_OK) goto done;
     ims_hasher_update(h, dst, raw);
     if (fn && raw && fn(opaque, dst, raw) != 0) {
       st = ims_fail(err, IMS_E_IO, "write failed");
@@ -227,9 +231,9 @@ done:
 
 static ims_status decode_stream(const ims_reader *r, uint32_t c, ims_write_fn fn, void *opaque, ims_err *err);
 
-/* Decodes content c into a new buffer: given its reference's bytes (ref, may be NULL), or,
- * with resolve_chain, decoding its reference chain first. */
-static ims_status content_to_mem(const ims_reader *r, uint32_t c, const uint8_t *ref, size_t ref_len,
+/* Decodes content c into a new buffer: given its decoded reference chain (refs, n_refs),
+ * or, with resolve_chain, decoding its reference chain first. */
+static ims_status content_to_mem(const ims_reader *r, uint32_t c, const codec_ref *refs, unsigned n_refs,
                                  bool resolve_chain, uint8_t **out, size_t *out_len, ims_err *err) {
   const arc_content *ct = &r->in.index.contents[c];
   if (ct->size > r->opt.max_member_bytes || ct->size > SIZE_MAX)
@@ -238,7 +242,7 @@ static ims_status content_to_mem(const ims_reader *r, uint32_t c, const uint8_t 
   mem_sink m = {malloc(ct->size ? (size_t)ct->size : 1), 0, (size_t)ct->size};
   if (!m.p) return ims_fail(err, IMS_E_NOMEM, "out of memory");
   ims_status st = resolve_chain ? decode_stream(r, c, mem_write, &m, err)
-                                : decode_one(r, c, ref, ref_len, mem_write, &m, err);
+                                : decode_one(r, c, refs, n_refs, mem_write, &m, err);
   if (st) {
     free(m.p);
     return st;
@@ -248,9 +252,33 @@ static ims_status content_to_mem(const ims_reader *r, uint32_t c, const uint8_t 
   return IMS_OK;
 }
 
+/* The last CODEC_MAX_REFS decoded contents of a chain walk, nearest first. */
+typedef struct ref_window {
+  uint8_t *p[CODEC_MAX_REFS];
+  codec_ref ref[CODEC_MAX_REFS];
+  unsigned n;
+} ref_window;
+
+static void window_push(ref_window *w, uint8_t *p, size_t len) {
+  if (w->n == CODEC_MAX_REFS) free(w->p[--w->n]);
+  memmove(&w->p[1], &w->p[0], w->n * sizeof w->p[0]);
+  memmove(&w->ref[1], &w->ref[0], w->n * sizeof w->ref[0]);
+  w->p[0] = p;
+  w->ref[0].p = p;
+  w->ref[0].len = len;
+  w->n++;
+}
+
+static void window_free(ref_window *w) {
+  for (unsigned k = 0; k < w->n; k++) free(w->p[k]);
+  w->n = 0;
+}
+
 /* Streams content c, first decoding its reference chain forward from the nearest decoded
- * ancestor (or the key content), iteratively, holding at most two contents in memory besides
- * the cache (refs point backwards, so the walk ends; its length is capped). */
+ * ancestors (or the key content), iteratively, holding at most CODEC_MAX_REFS + 1 contents
+ * in memory besides the cache (refs point backwards, so the walk ends; its length is
+ * capped). Each content gets the chain's CODEC_MAX_REFS nearest contents (fewer after a
+ * key image); its codec takes as many as its payload needs. */
 static ims_status decode_stream(const ims_reader *r, uint32_t c, ims_write_fn fn, void *opaque, ims_err *err) {
   const arc_index *ix = &r->in.index;
   uint32_t n_chain = 0;
@@ -261,31 +289,36 @@ static ims_status decode_stream(const ims_reader *r, uint32_t c, ims_write_fn fn
   if (!chain) return ims_fail(err, IMS_E_NOMEM, "out of memory");
   uint32_t i = n_chain;
   for (uint32_t k = ix->contents[c].ref; k != ARC_NO_REF; k = ix->contents[k].ref) chain[--i] = k;
-  uint8_t *prev = NULL, *cur = NULL;
-  size_t prev_len = 0, cur_len = 0;
+  ref_window win = {{NULL}, {{NULL, 0}}, 0};
   ims_status st = IMS_OK;
-  /* Start after the nearest ancestor that is already decoded (reading in order: the
-   * reference itself), so a chain is not decoded again from its key image. */
+  /* Start after the nearest ancestor that is already decoded together with the ones before
+   * it that the next content may need (reading in order: the reference and its own), so a
+   * chain is not decoded again from its key image. */
   uint32_t start = 0;
-  for (uint32_t k = n_chain; k-- > 0;) {
-    if (refcache_get(r->cache, chain[k], &prev, &prev_len)) {
+  for (uint32_t k = n_chain; k-- > 0 && start == 0;) {
+    uint32_t need = k + 1 < CODEC_MAX_REFS ? k + 1 : CODEC_MAX_REFS, got = 0;
+    uint8_t *p[CODEC_MAX_REFS];
+    size_t len[CODEC_MAX_REFS];
+    while (got < need && refcache_get(r->cache, chain[k - got], &p[got], &len[got])) got++;
+    if (got == need) {
+      for (uint32_t j = got; j-- > 0;) window_push(&win, p[j], len[j]);
       start = k + 1;
-      break;
+    } else {
+      for (uint32_t j = 0; j < got; j++) free(p[j]);
     }
   }
   for (i = start; i < n_chain && !st; i++) {
-    st = content_to_mem(r, chain[i], prev, prev_len, false, &cur, &cur_len, err);
+    uint8_t *cur = NULL;
+    size_t cur_len = 0;
+    st = content_to_mem(r, chain[i], win.ref, win.n, false, &cur, &cur_len, err);
     if (st) {
       ims_err_prefix(err, "its reference %u", chain[i]);
       break;
     }
-    free(prev);
-    prev = cur;
-    prev_len = cur_len;
-    cur = NULL;
+    window_push(&win, cur, cur_len);
   }
-  if (!st) st = decode_one(r, c, prev, prev_len, fn, opaque, err);
-  free(prev);
+  if (!st) st = decode_one(r, c, win.ref, win.n, fn, opaque, err);
+  window_free(&win);
   free(chain);
   return st;
 }
@@ -354,6 +387,7 @@ void ims_reader_close(ims_reader *r) {
   arc_in_close(&r->in);
   if (r->cache) refcache_free(r->cache);
   free(r->cache);
+  codec_cache_free(r->parsed);
   free(r->referenced);
   free(r->first_entry);
   free(r->complete);

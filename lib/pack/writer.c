@@ -40,6 +40,7 @@ typedef struct w_content {
   uint32_t n_entries;  /* entries that share it */
   bool skipped;        /* could not be coded: its entries are left out */
   bool referenced;     /* a later content is planned to be predicted from it */
+  uint32_t planned_ref; /* the reference the plan chose, or ARC_NO_REF (never changed after) */
   ims_hasher *hasher;  /* for chunked contents, fed in chunk order */
   sim_sig *sig;        /* JPEGs whose signature could be made, else NULL (until planned) */
 } w_content;
@@ -87,6 +88,8 @@ ims_status ims_writer_new(const ims_options *o, ims_writer **out) {
   if (w->opt.threads > 256) w->opt.threads = 256;
   if (w->opt.zstd_level < 1) w->opt.zstd_level = 1;
   if (w->opt.zstd_level > 22) w->opt.zstd_level = 22;
+  if (w->opt.refs < 1) w->opt.refs = 1;
+  if (w->opt.refs > CODEC_MAX_REFS) w->opt.refs = CODEC_MAX_REFS;
   *out = w;
   return IMS_OK;
 }
@@ -343,14 +346,17 @@ typedef struct job {
   bool keep_src;       /* later contents are planned to be predicted from this one */
   uint8_t hash[16];    /* the content's hash (checked for whole contents) */
   const char *path;    /* the file to read (the writer's entry keeps it) */
-  uint32_t ref;        /* planned reference content, or ARC_NO_REF */
-  const char *ref_path;
-  size_t ref_len;
-  uint8_t ref_hash[16];
+  /* The reference chain the content is coded with, nearest first: the planned one (made
+   * before the contents it names are written), or, when re-coded, the index's. */
+  unsigned n_refs;
+  uint32_t ref[CODEC_MAX_REFS];
+  const char *ref_path[CODEC_MAX_REFS];
+  size_t ref_len[CODEC_MAX_REFS];
+  uint8_t ref_hash[CODEC_MAX_REFS][16];
   unsigned threads;    /* threads the codec may use inside this job */
   bool done;           /* results below are ready (under the scheduler's lock) */
   /* results */
-  bool used_ref;  /* the payload needs the reference */
+  unsigned used_refs; /* the payload needs ref[0 .. used_refs) */
   ims_status st;  /* IMS_OK, or why the content must be skipped */
   char msg[IMS_ERRMSG_CAP];
   uint8_t codec, fallback;
@@ -392,27 +398,31 @@ static uint8_t fallback_of(ims_status st) {
 }
 
 /* Encodes with c, decodes back and compares (invariant 1 of DESIGN.md). */
-static ims_status try_codec(const codec *c, const codec_env *env, const uint8_t *src, size_t len, const uint8_t *ref,
-                            size_t ref_len, buf *out, bool *used_ref, uint8_t *check, ims_err *err) {
+static ims_status try_codec(const codec *c, const codec_env *env, const uint8_t *src, size_t len, const codec_ref *refs,
+                            unsigned n_refs, buf *out, unsigned *used_refs, uint8_t *check, ims_err *err) {
   out->len = 0;
-  ims_status st = c->encode(env, src, len, ref, ref_len, out, used_ref, err);
+  ims_status st = c->encode(env, src, len, refs, n_refs, out, used_refs, err);
   if (st) return st;
-  /* The reader will pass the reference only when the index records it. */
-  if (!*used_ref) ref = NULL, ref_len = 0;
-  if ((st = c->decode(env, out->p, out->len, ref, ref_len, check, len, err)) != IMS_OK) return IMS_E_MISMATCH;
+  if (IMS_NEVER(*used_refs > n_refs)) return ims_fail(err, IMS_E_INTERNAL, "%s: uses more references than given", c->name);
+  /* The reader will pass exactly the chain the index records: the references used (the
+   * writing thread makes sure the index's chain starts with them). */
+  if ((st = c->decode(env, out->p, out->len, refs, *used_refs, check, len, err)) != IMS_OK) return IMS_E_MISMATCH;
   if (len && memcmp(check, src, len) != 0) return ims_fail(err, IMS_E_MISMATCH, "%s: round trip differs", c->name);
   return IMS_OK;
 }
 
-/* Codes one job: reads its bytes (and its reference's), runs the codec chain. */
+/* Codes one job: reads its bytes (and its references'), runs the codec chain. */
 static void code_job(const codec_env *base_env, job *jb) {
-  uint8_t *check = NULL, *ref = NULL;
-  size_t ref_len = 0;
+  uint8_t *check = NULL, *refbuf[CODEC_MAX_REFS] = {NULL};
+  codec_ref refs[CODEC_MAX_REFS];
+  unsigned n_refs = 0;
   ims_err err;
   ims_err_clear(&err);
   codec_env env = *base_env;
   env.threads = jb->threads;
   env.keep_src = jb->keep_src;
+  jb->st = IMS_OK;
+  jb->used_refs = 0;
   jb->data = malloc(jb->len ? jb->len : 1);
   check = malloc(jb->len ? jb->len : 1);
   if (!jb->data || !check) {
@@ -429,17 +439,20 @@ static void code_job(const codec_env *base_env, job *jb) {
       goto done;
     }
   }
-  /* The reference's original bytes, for codecs that predict from it. */
-  if (jb->ref != ARC_NO_REF) {
-    ref_len = jb->ref_len;
-    ref = malloc(ref_len ? ref_len : 1);
+  /* The references' original bytes, for codecs that predict from them. One that changed
+   * or vanished ends the chain there (the content is coded against fewer, or alone). */
+  for (; n_refs < jb->n_refs; n_refs++) {
+    size_t rl = jb->ref_len[n_refs];
+    uint8_t *p = malloc(rl ? rl : 1);
     char msg[IMS_ERRMSG_CAP];
-    if (!ref || read_range(jb->ref_path, 0, ref, ref_len, msg, sizeof msg) != IMS_OK ||
-        memcmp(ims_hash128(ref, ref_len).b, jb->ref_hash, 16) != 0) {
-      free(ref); /* the reference changed or vanished: code this content on its own */
-      ref = NULL;
-      ref_len = 0;
+    if (!p || read_range(jb->ref_path[n_refs], 0, p, rl, msg, sizeof msg) != IMS_OK ||
+        memcmp(ims_hash128(p, rl).b, jb->ref_hash[n_refs], 16) != 0) {
+      free(p);
+      break;
     }
+    refbuf[n_refs] = p;
+    refs[n_refs].p = p;
+    refs[n_refs].len = rl;
   }
   /* The codec chain: preferred codec first, ending at stored bytes. */
   uint8_t chain[3];
@@ -456,10 +469,10 @@ static void code_job(const codec_env *base_env, job *jb) {
        * PNG, video, archives) is not worth the slow levels; its probe result is kept. */
       codec_env probe = env;
       probe.zstd_level = 3;
-      st = try_codec(c, &probe, jb->data, jb->len, NULL, 0, &jb->payload, &jb->used_ref, check, &err);
+      st = try_codec(c, &probe, jb->data, jb->len, NULL, 0, &jb->payload, &jb->used_refs, check, &err);
       probed = st == IMS_OK && jb->payload.len > jb->len - jb->len / 100;
     }
-    if (!probed) st = try_codec(c, &env, jb->data, jb->len, ref, ref_len, &jb->payload, &jb->used_ref, check, &err);
+    if (!probed) st = try_codec(c, &env, jb->data, jb->len, refs, n_refs, &jb->payload, &jb->used_refs, check, &err);
     if (st == IMS_OK && (c->id != CODEC_ZSTD || jb->payload.len < jb->len)) {
       jb->codec = c->id;
       goto done;
@@ -468,7 +481,7 @@ static void code_job(const codec_env *base_env, job *jb) {
   }
   jb->payload.len = 0;
   jb->codec = CODEC_RAW;
-  jb->used_ref = false;
+  jb->used_refs = 0;
   jb->st = buf_append(&jb->payload, jb->data, jb->len);
   if (jb->st) snprintf(jb->msg, sizeof jb->msg, "out of memory");
 done:
@@ -477,7 +490,7 @@ done:
     free(jb->data);
     jb->data = NULL;
   }
-  free(ref);
+  for (unsigned k = 0; k < n_refs; k++) free(refbuf[k]);
   free(check);
 }
 
@@ -584,6 +597,7 @@ static void free_sigs(w_content *wc, uint32_t n) {
 /* Chooses a reference for each JPEG content among the earlier ones (similar/), so that a
  * codec may predict from it. Contents without a signature get none. */
 static ims_status plan_refs(ims_writer *w, w_content *wc, arc_index *ix) {
+  for (uint32_t c = 0; c < ix->n_contents; c++) wc[c].planned_ref = ARC_NO_REF;
   if (w->opt.key_interval <= 1) return IMS_OK;
   sig_ctx sx = {w, wc, ix};
   (void)pool_run(w->opt.threads, ix->n_contents, run_sig, &sx);
@@ -615,6 +629,7 @@ static ims_status plan_refs(ims_writer *w, w_content *wc, arc_index *ix) {
   for (size_t i = 0; i < n; i++) {
     if (ref[i] == SIM_NO_REF) continue;
     ix->contents[map[i]].ref = map[ref[i]];
+    wc[map[i]].planned_ref = map[ref[i]];
     wc[map[ref[i]]].referenced = true;
   }
 done:
@@ -679,7 +694,7 @@ static ims_status write_job(ims_writer *w, w_content *wc, arc_index *ix, job *jb
   if (jb->chunk == 0) {
     ct->codec = jb->codec;
     ct->fallback = jb->fallback;
-    if (!jb->used_ref) ct->ref = ARC_NO_REF;
+    if (!jb->used_refs) ct->ref = ARC_NO_REF;
   } else if (ct->codec != jb->codec) {
     ct->codec = CODEC_ZSTD; /* chunks may differ (raw vs zstd); the block header says which */
   }
@@ -704,6 +719,49 @@ static void free_job(job *jb) {
   buf_free(&jb->payload);
   free(jb->data);
   jb->data = NULL;
+}
+
+/* The chain of content c as planned, nearest first, at most max long. */
+static unsigned planned_chain(const w_content *wc, uint32_t c, unsigned max, uint32_t *out) {
+  unsigned n = 0;
+  for (uint32_t k = wc[c].planned_ref; k != ARC_NO_REF && n < max; k = wc[k].planned_ref) out[n++] = k;
+  return n;
+}
+
+/* The chain of content c as the reader will see it: its own planned reference (recorded
+ * unless c's payload does without), then the references the index records for the
+ * contents written before it; a skipped content ends it. At most max long. */
+static unsigned index_chain(const w_content *wc, const arc_index *ix, uint32_t c, unsigned max, uint32_t *out) {
+  unsigned n = 0;
+  for (uint32_t k = ix->contents[c].ref; k != ARC_NO_REF && n < max && !wc[k].skipped; k = ix->contents[k].ref)
+    out[n++] = k;
+  return n;
+}
+
+static void job_set_refs(const ims_writer *w, const w_content *wc, const arc_index *ix, job *jb, const uint32_t *chain,
+                         unsigned n) {
+  jb->n_refs = n;
+  for (unsigned k = 0; k < n; k++) {
+    const arc_content *rc = &ix->contents[chain[k]];
+    jb->ref[k] = chain[k];
+    jb->ref_path[k] = w->e[wc[chain[k]].source].fs_path;
+    jb->ref_len[k] = (size_t)rc->size; /* a reference is a whole JPEG content: it fits */
+    memcpy(jb->ref_hash[k], rc->hash, 16);
+  }
+}
+
+/* Before job jb (a whole content) is written: its payload must need only a leading part of
+ * the chain the index gives the reader. A planned reference that ended up unused, or fell
+ * back, breaks the planned chain: the content is then coded again with the index's. */
+static void recode_if_chain_differs(const ims_writer *w, const w_content *wc, const arc_index *ix,
+                                    const codec_env *env, job *jb) {
+  if (!jb->whole || jb->st || jb->used_refs == 0 || wc[jb->content].skipped) return;
+  uint32_t chain[CODEC_MAX_REFS];
+  unsigned n = index_chain(wc, ix, jb->content, w->opt.refs, chain);
+  if (jb->used_refs <= n && memcmp(chain, jb->ref, jb->used_refs * sizeof *chain) == 0) return;
+  job_set_refs(w, wc, ix, jb, chain, n);
+  jb->payload.len = 0;
+  code_job(env, jb);
 }
 
 /* The coding pipeline: the calling thread makes jobs in content order into a ring of at
@@ -763,10 +821,10 @@ static ims_status code_contents(ims_writer *w, w_content *wc, arc_index *ix) {
   s.env = env_from_options(&w->opt);
   /* Parsed references, shared by the encode and the verifying decode of the contents
    * predicted from them (a time-lapse frame is parsed once, not three times). Jobs in
-   * flight need about two images each (their reference, and their own for the next
-   * content): a larger cache only holds more memory, which glibc then trims and faults
+   * flight need about refs + 1 images each (their references, and their own for the next
+   * contents): a larger cache only holds more memory, which glibc then trims and faults
    * back in (timelapse, 60 frames, -j1: 35,000 minor faults with 20 entries, 9,700 with 4). */
-  s.env.cache = codec_cache_new((size_t)w->opt.threads * 2 + 2, (size_t)256 << 20);
+  s.env.cache = codec_cache_new((size_t)w->opt.threads * (w->opt.refs + 1) + 2, (size_t)256 << 20);
   s.ring = calloc(ring, sizeof *s.ring);
   pthread_t *tids = calloc(w->opt.threads, sizeof *tids);
   bool mu_ok = false, work_ok = false, done_ok = false;
@@ -808,12 +866,12 @@ static ims_status code_contents(ims_writer *w, w_content *wc, arc_index *ix) {
       jb->keep_src = wc[c].referenced;
       memcpy(jb->hash, ct->hash, 16);
       jb->path = w->e[wc[c].source].fs_path;
-      jb->ref = whole ? ct->ref : ARC_NO_REF;
-      if (jb->ref != ARC_NO_REF) {
-        const arc_content *rc = &ix->contents[jb->ref];
-        jb->ref_path = w->e[wc[jb->ref].source].fs_path;
-        jb->ref_len = (size_t)rc->size; /* a reference is a whole JPEG content: it fits */
-        memcpy(jb->ref_hash, rc->hash, 16);
+      /* The planned chain (fixed before any content is written, so the jobs do not depend
+       * on how far the writing got: the same archive for any thread count). */
+      if (whole) {
+        uint32_t chain[CODEC_MAX_REFS];
+        unsigned n = planned_chain(wc, c, w->opt.refs, chain);
+        job_set_refs(w, wc, ix, jb, chain, n);
       }
       jb->offset = off;
       jb->chunk = (uint32_t)(off / PACK_CHUNK);
@@ -847,6 +905,7 @@ static ims_status code_contents(ims_writer *w, w_content *wc, arc_index *ix) {
       continue;
     }
     (void)pthread_mutex_unlock(&s.mu);
+    recode_if_chain_differs(w, wc, ix, &s.env, head);
     st = write_job(w, wc, ix, head, &files_done);
     bytes_in_ring -= head->len;
     bytes_done += head->len;
