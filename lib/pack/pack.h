@@ -9,6 +9,7 @@
 #include "archive/index.h"
 #include "codec/codec.h"
 #include "common/err.h"
+#include "imgstash.h"
 
 /* Normalises an archive path: drops "." components and repeated or trailing slashes.
  * Refuses (IMS_E_UNSAFE_PATH) empty results, absolute paths and ".." components.
@@ -30,5 +31,11 @@ codec_env env_from_options(const ims_options *o);
 #define PACK_MAX_CHAIN 4096
 /* References handed to a codec per content by default (ims_options.refs; FORMAT.md §5.2). */
 #define PACK_DEFAULT_REFS 4
+
+/* Tests only: content (numbered in order of first appearance) is coded without the
+ * references the plan gave it, as if none had helped, so that the contents planned to be
+ * predicted from it through it meet a chain that differs from the plan (the writer must
+ * then code them again with the index's chain). */
+void pack_writer_test_alone(ims_writer *w, uint32_t content);
 
 #endif

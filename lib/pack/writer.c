@@ -60,7 +60,12 @@ struct ims_writer {
   bool finished, failed;
   dev_t tmp_dev; /* the temporary archive file, never added as an input */
   ino_t tmp_ino;
+  uint32_t test_alone; /* tests: this content is coded without its planned references */
 };
+
+void pack_writer_test_alone(ims_writer *w, uint32_t content) {
+  if (w) w->test_alone = content;
+}
 
 static const char *fmt_errno(void) { return strerror(errno); }
 
@@ -88,6 +93,7 @@ ims_status ims_writer_new(const ims_options *o, ims_writer **out) {
   if (w->opt.threads > 256) w->opt.threads = 256;
   if (w->opt.zstd_level < 1) w->opt.zstd_level = 1;
   if (w->opt.zstd_level > 22) w->opt.zstd_level = 22;
+  w->test_alone = ARC_NO_REF;
   if (w->opt.refs < 1) w->opt.refs = 1;
   if (w->opt.refs > CODEC_MAX_REFS) w->opt.refs = CODEC_MAX_REFS;
   *out = w;
@@ -870,7 +876,7 @@ static ims_status code_contents(ims_writer *w, w_content *wc, arc_index *ix) {
        * on how far the writing got: the same archive for any thread count). */
       if (whole) {
         uint32_t chain[CODEC_MAX_REFS];
-        unsigned n = planned_chain(wc, c, w->opt.refs, chain);
+        unsigned n = c == w->test_alone ? 0 : planned_chain(wc, c, w->opt.refs, chain);
         job_set_refs(w, wc, ix, jb, chain, n);
       }
       jb->offset = off;

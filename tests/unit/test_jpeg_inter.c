@@ -130,6 +130,49 @@ static void test_synthetic(void) {
   REQUIRE(codec_round_trip(f[3].jpg, f[3].len, sj, sl, &pl, &used));
   CHECK(!used);
 
+  /* Chains of references through the codec interface: frame 7 against frames 6, 5, 4, 3
+   * (nearest first) is smaller than against frame 6 alone, needs all four, and decodes
+   * only with them: a shorter chain is refused, a longer one's extra references are not
+   * read, another frame in the chain never gives the file back (the mean of the references
+   * is order-free: which one is nearest matters only to bands coded from it alone). */
+  {
+    codec_ref chain[CODEC_MAX_REFS + 1];
+    for (int k = 0; k <= CODEC_MAX_REFS; k++) chain[k] = (codec_ref){f[6 - k].jpg, f[6 - k].len};
+    size_t one = 0;
+    for (unsigned n = 1; n <= CODEC_MAX_REFS; n++) {
+      unsigned used_n = 99;
+      pl.len = 0;
+      REQUIRE(c->encode(&env, f[7].jpg, f[7].len, chain, n, &pl, &used_n, &err) == IMS_OK);
+      CHECK(used_n == n);
+      if (n == 1) one = pl.len;
+      for (unsigned g = 0; g <= CODEC_MAX_REFS + 1; g++) {
+        memset(back, 0, f[7].len);
+        st = c->decode(&env, pl.p, pl.len, chain, g, back, f[7].len, &err);
+        if (g < n)
+          CHECK(st == IMS_E_CORRUPT);
+        else
+          CHECK(st == IMS_OK && memcmp(back, f[7].jpg, f[7].len) == 0);
+      }
+      if (n >= 2) {
+        codec_ref other[CODEC_MAX_REFS];
+        memcpy(other, chain, sizeof other);
+        other[n - 1] = (codec_ref){f[0].jpg, f[0].len}; /* the farthest one replaced */
+        st = c->decode(&env, pl.p, pl.len, other, n, back, f[7].len, &err);
+        CHECK(st != IMS_OK || memcmp(back, f[7].jpg, f[7].len) != 0);
+        printf("frame 7 against %u references: %zu bytes (one: %zu)\n", n, pl.len, one);
+        CHECK(pl.len < one);
+      }
+    }
+    /* a reference in the chain that does not parse ends it: coded against the ones before */
+    codec_ref broken[3] = {chain[0], {(const uint8_t *)"not a jpeg", 10}, chain[2]};
+    unsigned used_n = 99;
+    pl.len = 0;
+    REQUIRE(c->encode(&env, f[7].jpg, f[7].len, broken, 3, &pl, &used_n, &err) == IMS_OK);
+    CHECK(used_n == 1);
+    CHECK(c->decode(&env, pl.p, pl.len, broken, 1, back, f[7].len, &err) == IMS_OK &&
+          memcmp(back, f[7].jpg, f[7].len) == 0);
+  }
+
   /* The same at the model level. */
   jpg_image *a = parse(f[2].jpg, f[2].len), *b = parse(f[3].jpg, f[3].len), *d = parse(f[3].jpg, f[3].len),
             *s = parse(sj, sl);

@@ -16,6 +16,7 @@
 #include "check.h"
 #include "codec/codec.h"
 #include "imgstash.h"
+#include "pack/pack.h"
 #include "timelapse_gen.h"
 
 static char tmpdir[1024];
@@ -217,6 +218,129 @@ static void timelapse_chains(void) {
   for (uint32_t k = 0; k < N_FRAMES; k++) free(fr[k]);
 }
 
+
+enum { N_NOISY = 10, ALONE = 4 };
+
+typedef struct mem_out {
+  uint8_t *p;
+  size_t len, cap;
+} mem_out;
+
+static int mem_put(void *opaque, const void *data, size_t n) {
+  mem_out *m = opaque;
+  if (n > m->cap - m->len) return 1;
+  memcpy(m->p + m->len, data, n);
+  m->len += n;
+  return 0;
+}
+
+/* Packs the N_NOISY frames of tmpdir/noisy with up to refs references each (frame ALONE
+ * forced to be coded alone when force), threads 1..3: the same archive for every thread
+ * count, every file back, the last frame alone from a fresh reader. Returns the size. */
+static size_t pack_noisy(unsigned refs, bool force, uint8_t *const *fr, const size_t *len) {
+  char path[4096], arc[2048];
+  uint8_t *first = NULL;
+  size_t first_len = 0;
+  for (unsigned threads = 1; threads <= 3; threads++) {
+    ims_options o;
+    REQUIRE(ims_options_init(&o, IMS_VERSION_NUMBER) == IMS_OK);
+    o.threads = threads;
+    o.key_interval = 16;
+    o.refs = refs;
+    snprintf(arc, sizeof arc, "%s/noisy%u%d_%u.ims", tmpdir, refs, (int)force, threads);
+    ims_writer *w = NULL;
+    REQUIRE(ims_writer_open(arc, &o, &w) == IMS_OK);
+    if (force) pack_writer_test_alone(w, ALONE);
+    for (uint32_t k = 0; k < N_NOISY; k++) {
+      char name[32];
+      snprintf(name, sizeof name, "%02u.jpg", k);
+      snprintf(path, sizeof path, "%s/noisy/%02u.jpg", tmpdir, k);
+      CHECK(ims_writer_add_path(w, name, path) == IMS_OK);
+    }
+    CHECK(ims_writer_finish(w) == IMS_OK);
+    ims_writer_close(w);
+    size_t n;
+    uint8_t *a = read_file(arc, &n);
+    REQUIRE(a != NULL);
+    if (threads == 1) {
+      first = a;
+      first_len = n;
+    } else {
+      CHECK(n == first_len && memcmp(a, first, n) == 0);
+      free(a);
+    }
+    ims_reader *r = NULL;
+    REQUIRE(ims_reader_open(arc, &o, &r) == IMS_OK);
+    /* Every frame but the first is predicted (ALONE, when forced, has no reference and the
+     * next one names it). */
+    for (uint64_t i = 0; i < ims_reader_count(r); i++) {
+      ims_entry e;
+      CHECK(ims_reader_entry(r, i, &e) == IMS_OK);
+      if (i == 0 || (force && i == ALONE))
+        CHECK(e.ref_entry < 0);
+      else
+        CHECK(e.ref_entry == (int64_t)i - 1);
+    }
+    char out[2048];
+    snprintf(out, sizeof out, "%s/noisyout%u%d_%u", tmpdir, refs, (int)force, threads);
+    REQUIRE(mkdir(out, 0755) == 0);
+    int dfd = open(out, O_RDONLY | O_DIRECTORY);
+    REQUIRE(dfd >= 0);
+    CHECK(ims_reader_extract_all_at(r, dfd, NULL, NULL) == IMS_OK);
+    close(dfd);
+    for (uint32_t k = 0; k < N_NOISY; k++) {
+      snprintf(path, sizeof path, "%s/%02u.jpg", out, k);
+      uint8_t *got = read_file(path, &n);
+      CHECK(got != NULL && n == len[k] && memcmp(got, fr[k], n) == 0);
+      free(got);
+    }
+    ims_reader_close(r);
+    /* `cat` of the last frame and of the one after ALONE, each from a fresh reader (their
+     * chains are decoded from the key). */
+    static const uint64_t which[2] = {N_NOISY - 1, ALONE + 1};
+    for (int q = 0; q < 2; q++) {
+      REQUIRE(ims_reader_open(arc, &o, &r) == IMS_OK);
+      mem_out m = {malloc(len[which[q]] + 1), 0, len[which[q]] + 1};
+      REQUIRE(m.p != NULL);
+      CHECK(ims_reader_extract(r, which[q], mem_put, &m) == IMS_OK);
+      CHECK(m.len == len[which[q]] && memcmp(m.p, fr[which[q]], m.len) == 0);
+      free(m.p);
+      ims_reader_close(r);
+    }
+  }
+  free(first);
+  return first_len;
+}
+
+/* A noisy time-lapse (no EXIF: a frame that does not predict its coefficients depends on
+ * nothing) packed with chains of 1 to 4 references: each more makes the archive smaller
+ * (issue #4); a frame in the middle coded alone makes the next one, coded speculatively
+ * against the planned chain, be coded again against the index's. */
+static void noisy_chains(void) {
+  char cmd[4096], path[4096];
+  snprintf(cmd, sizeof cmd, "mkdir -p '%s/noisy'", tmpdir);
+  REQUIRE(system(cmd) == 0);
+  uint8_t *fr[N_NOISY];
+  size_t len[N_NOISY];
+  tlgen_params p;
+  tlgen_defaults(&p);
+  p.width = 160;
+  p.height = 120;
+  for (uint32_t k = 0; k < N_NOISY; k++) {
+    REQUIRE(tlgen_frame(&p, k, &fr[k], &len[k]) == 0);
+    snprintf(path, sizeof path, "%s/noisy/%02u.jpg", tmpdir, k);
+    write_file(path, fr[k], len[k]);
+  }
+  size_t size[5] = {0};
+  for (unsigned refs = 1; refs <= 4; refs++) size[refs] = pack_noisy(refs, false, fr, len);
+  fprintf(stderr, "noisy time-lapse: %zu / %zu / %zu / %zu bytes with 1 / 2 / 3 / 4 references\n", size[1], size[2],
+          size[3], size[4]);
+  CHECK(size[2] < size[1] && size[4] < size[2] && size[3] <= size[2] && size[4] <= size[3]);
+  size_t forced = pack_noisy(4, true, fr, len);
+  CHECK(forced > size[4]);
+  for (uint32_t k = 0; k < N_NOISY; k++) free(fr[k]);
+}
+
 int main(void) {
   const char *base = getenv("IMS_TMP");
   snprintf(tmpdir, sizeof tmpdir, "%s/pack_roundtrip.%d", base ? base : "/tmp", (int)getpid());
@@ -292,6 +416,7 @@ int main(void) {
   for (int k = 0; k < 7; k++) free(data[k]);
   codec_side_ref();
   timelapse_chains();
+  noisy_chains();
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
   CHECK(system(cmd) == 0);
   return check_done("test_pack_roundtrip");
