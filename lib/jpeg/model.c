@@ -154,10 +154,41 @@ static ims_status ref_view_make(const jpg_image *img, const jpg_image *const *re
         mr[j][i] = q ? q : 1;
       }
     }
+    /* Where every reference has this image's quantiser the mean is round(sum / nr), and
+     * the division by 2 nr is a multiplication: exact for the numerators here (< 2^19). */
+    bool sameq[64];
+    for (int i = 0; i < 64; i++) {
+      sameq[i] = true;
+      for (unsigned j = 0; j < nr; j++) sameq[i] = sameq[i] && mr[j][i] == (qi[i] ? qi[i] : 1);
+    }
+    const uint64_t recip = ((uint64_t)1 << 32) / (2 * nr) + 1; /* ceil: 2 nr is no power of 2 or exact */
     for (size_t t = 0; t < n; t++) {
       size_t i = t & 63;
+      if (sameq[i]) {
+        int32_t sum = 0; /* |sum| <= 4 * 2^15 */
+        for (unsigned j = 0; j < nr; j++) sum += refs[j]->comp[c].coef[t];
+        uint32_t a = sum < 0 ? (uint32_t)-sum : (uint32_t)sum;
+        uint32_t m = (uint32_t)(((uint64_t)(2 * a + nr) * recip) >> 32);
+        int32_t rem = (int32_t)a - (int32_t)(m * nr); /* in [-nr / 2, nr / 2) */
+        if (m > 32767) {
+          m = 32767;
+          rem = 0;
+        }
+        o[t] = (int16_t)(sum < 0 ? -(int32_t)m : (int32_t)m);
+        f[t] = rem == 0                  ? 0
+               : m == 0                  ? (sum > 0 ? 1 : 2)
+               : rem > 0                 ? 1
+               : 2 * -rem >= (int32_t)nr ? 3
+                                         : 2;
+        continue;
+      }
       int64_t num = 0; /* |num| < 4 * 2^15 * 2^16 */
       for (unsigned j = 0; j < nr; j++) num += refs[j]->comp[c].coef[t] * mr[j][i];
+      if (num == 0) { /* most coefficients: skip the division, same result */
+        o[t] = 0;
+        f[t] = 0;
+        continue;
+      }
       int64_t a = num < 0 ? -num : num;
       int64_t m = (2 * a + den[i]) / (2 * den[i]);
       int64_t rem = a - m * den[i]; /* in [-den / 2, den / 2): > 0 means further from zero */
@@ -202,6 +233,26 @@ static unsigned band_tries(const jpg_image *img, const int16_t *refc, unsigned c
   if (same * 8 >= n || nz_eq * 2 >= nz) return TRY_INTER;
   if (nz_eq * 8 < nz) return TRY_INTRA;
   return TRY_INTRA | TRY_INTER;
+}
+
+/* At least 1/8 of the first component's blocks equal refc's. */
+static bool repeats_nearest(const jpg_image *img, const int16_t *refc) {
+  const jpg_component *k = &img->comp[0];
+  size_t n = (size_t)k->w_blocks * k->h_blocks, same = 0;
+  for (size_t i = 0; i < n; i++) same += memcmp(k->coef + i * 64, refc + i * 64, 64 * sizeof *refc) == 0;
+  return same * 8 >= n;
+}
+
+/* Coefficients of the band equal to the view's, counted where either is non-zero: the
+ * cheap choice between the nearest reference and the mean of several (one inter pass
+ * instead of two; coding both and keeping the shorter cost 70% more pack CPU on a
+ * time-lapse for 0.01% in size, docs/JPEG_MODEL.md). */
+static size_t band_equal(const jpg_image *img, const int16_t *refc, unsigned comp, uint32_t row0, uint32_t row1) {
+  const jpg_component *k = &img->comp[comp];
+  size_t n = (size_t)(row1 - row0) * k->w_blocks * 64, eq = 0;
+  const int16_t *a = k->coef + (size_t)row0 * k->w_blocks * 64, *b = refc + (size_t)row0 * k->w_blocks * 64;
+  for (size_t i = 0; i < n; i++) eq += (a[i] | b[i]) != 0 && a[i] == b[i];
+  return eq;
 }
 
 /* Fresh contexts for a job: a copy of the template when the call made one (several jobs
@@ -269,9 +320,16 @@ static void encode_band(void *ctx, size_t k) {
     if (!st) st = ac_enc_finish(e);
   }
   bool have = intra; /* e holds a stream */
+  /* With several references: the view with more equal coefficients only. */
+  unsigned only = 2;
+  if ((tries & TRY_INTER) && j->ref[1])
+    only = band_equal(j->img, j->ref[1]->coef[comp], comp, row0, row1) >
+                   band_equal(j->img, refc, comp, row0, row1)
+               ? 1u
+               : 0u;
   for (unsigned w = 0; w < 2 && !st && (tries & TRY_INTER); w++) {
     const ref_view *rv = j->ref[w];
-    if (!rv) continue;
+    if (!rv || (only < 2 && w != only)) continue;
     jcm_ictx *mi = malloc(sizeof *mi);
     ac_enc ei;
     ac_enc_init(&ei, JCM_MAX_JOB_BYTES);
@@ -311,8 +369,12 @@ ims_status jcm_encode_refs(const jpg_image *img, const jpg_image *const *refs, u
   /* the nearest reference alone, and with several the mean of all of them */
   ref_view rv[2];
   memset(rv, 0, sizeof rv);
-  if ((nr > 0 && ref_view_make(img, refs, 1, &rv[0]) != IMS_OK) ||
-      (nr > 1 && ref_view_make(img, refs, nr, &rv[1]) != IMS_OK)) {
+  if (nr > 0 && ref_view_make(img, refs, 1, &rv[0]) != IMS_OK) return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
+  /* Where the first component repeats the nearest reference block for block (at least
+   * 1/8 of its blocks: a fixed camera's MJPEG, corpus/timelapse), the mean of several
+   * only blurs the repeats: it is not made, nor tried (docs/JPEG_MODEL.md). */
+  bool mean = nr > 1 && !repeats_nearest(img, rv[0].coef[0]);
+  if (mean && ref_view_make(img, refs, nr, &rv[1]) != IMS_OK) {
     ref_view_free(&rv[0]);
     return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
   }
@@ -325,7 +387,7 @@ ims_status jcm_encode_refs(const jpg_image *img, const jpg_image *const *refs, u
   enc_job *const j = jp;
   j->img = img;
   j->ref[0] = nr > 0 ? &rv[0] : NULL;
-  j->ref[1] = nr > 1 ? &rv[1] : NULL;
+  j->ref[1] = mean ? &rv[1] : NULL;
   make_plan(img, &j->plan);
   for (uint32_t b = 0; b < j->plan.n_jobs; b++) {
     ac_enc_init(&j->bands[b], JCM_MAX_JOB_BYTES);
