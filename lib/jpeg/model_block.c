@@ -285,6 +285,7 @@ static ALWAYS_INLINE unsigned cbit(ac_enc *e, ac_dec *d, bool enc, ac_prob *p, u
  * observations; pp learns every bit too. */
 static ALWAYS_INLINE unsigned cbit_inherit(ac_enc *e, ac_dec *d, bool enc, ac_prob *pc, ac_prob *pp, unsigned bit,
                                            unsigned lim) {
+  if (!pp) return cbit(e, d, enc, pc, bit, lim); /* no parent (a constant at every call) */
   if (pc->n == 0) {
     pc->p0 = pp->p0;
     pc->n = INHERIT_N;
@@ -295,18 +296,19 @@ static ALWAYS_INLINE unsigned cbit_inherit(ac_enc *e, ac_dec *d, bool enc, ac_pr
 }
 
 /* One value: exponent e = bit length of |v| in unary (exp[0] is the zero flag), then sign,
- * then the e - 1 bits below the leading one. |v| <= 65535. */
-static ALWAYS_INLINE int32_t code_value(ac_enc *e, ac_dec *d, bool enc, int32_t v, ac_prob *exp, ac_prob *sign,
-                                        ac_prob (*mant)[JCM_EMAX]) {
-  if (!cbit(e, d, enc, &exp[0], v != 0, LIM_EXP)) return 0;
+ * then the e - 1 bits below the leading one. |v| <= 65535. With parents (pexp, psign; NULL
+ * for none) the exponent and sign contexts inherit from them (cbit_inherit). */
+static ALWAYS_INLINE int32_t code_value(ac_enc *e, ac_dec *d, bool enc, int32_t v, ac_prob *exp, ac_prob *pexp,
+                                        ac_prob *sign, ac_prob *psign, ac_prob (*mant)[JCM_EMAX]) {
+  if (!cbit_inherit(e, d, enc, &exp[0], pexp ? &pexp[0] : NULL, v != 0, LIM_EXP)) return 0;
   uint32_t mag = enc ? abs32(v) : 0;
   unsigned nbits = enc ? bitlen32(mag) : 0;
   unsigned i = 1;
   for (; i < JCM_EMAX; i++) {
-    if (!cbit(e, d, enc, &exp[i], i < nbits, LIM_EXP)) break;
+    if (!cbit_inherit(e, d, enc, &exp[i], pexp ? &pexp[i] : NULL, i < nbits, LIM_EXP)) break;
   }
   if (!enc) nbits = i;
-  unsigned neg = cbit(e, d, enc, sign, v < 0, LIM_SIGN);
+  unsigned neg = cbit_inherit(e, d, enc, sign, psign, v < 0, LIM_SIGN);
   if (!enc) mag = 1;
   for (unsigned b = nbits - 1; b-- > 0;) {
     unsigned bit = cbit(e, d, enc, &mant[nbits][b], (mag >> b) & 1u, LIM_MANT);
@@ -315,29 +317,10 @@ static ALWAYS_INLINE int32_t code_value(ac_enc *e, ac_dec *d, bool enc, int32_t 
   return neg ? -(int32_t)mag : (int32_t)mag;
 }
 
-/* A magnitude >= 0 (below 2^16): zero flag, exponent in unary, mantissa. */
-static ALWAYS_INLINE uint32_t code_mag(ac_enc *e, ac_dec *d, bool enc, uint32_t mag, ac_prob *exp,
+/* A magnitude >= 0 (below 2^16): zero flag, exponent in unary (contexts inheriting from
+ * pexp), mantissa. */
+static ALWAYS_INLINE uint32_t code_mag(ac_enc *e, ac_dec *d, bool enc, uint32_t mag, ac_prob *exp, ac_prob *pexp,
                                        ac_prob (*mant)[JCM_EMAX]) {
-  if (!cbit(e, d, enc, &exp[0], mag != 0, LIM_EXP)) return 0;
-  unsigned nbits = enc ? bitlen32(mag) : 0;
-  unsigned i = 1;
-  for (; i < JCM_EMAX; i++) {
-    if (!cbit(e, d, enc, &exp[i], i < nbits, LIM_EXP)) break;
-  }
-  if (!enc) {
-    nbits = i;
-    mag = 1;
-  }
-  for (unsigned b = nbits - 1; b-- > 0;) {
-    unsigned bit = cbit(e, d, enc, &mant[nbits][b], (mag >> b) & 1u, LIM_MANT);
-    if (!enc) mag = mag << 1 | bit;
-  }
-  return mag;
-}
-
-/* code_mag with each exponent context inheriting from a parent (cbit_inherit). */
-static ALWAYS_INLINE uint32_t code_mag_inherit(ac_enc *e, ac_dec *d, bool enc, uint32_t mag, ac_prob *exp,
-                                               ac_prob *pexp, ac_prob (*mant)[JCM_EMAX]) {
   if (!cbit_inherit(e, d, enc, &exp[0], &pexp[0], mag != 0, LIM_EXP)) return 0;
   unsigned nbits = enc ? bitlen32(mag) : 0;
   unsigned i = 1;
@@ -353,27 +336,6 @@ static ALWAYS_INLINE uint32_t code_mag_inherit(ac_enc *e, ac_dec *d, bool enc, u
     if (!enc) mag = mag << 1 | bit;
   }
   return mag;
-}
-
-/* code_value with the exponent and sign contexts inheriting from parents (cbit_inherit). */
-static ALWAYS_INLINE int32_t code_value_inherit(ac_enc *e, ac_dec *d, bool enc, int32_t v, ac_prob *exp,
-                                                ac_prob *pexp, ac_prob *sign, ac_prob *psign,
-                                                ac_prob (*mant)[JCM_EMAX]) {
-  if (!cbit_inherit(e, d, enc, &exp[0], &pexp[0], v != 0, LIM_EXP)) return 0;
-  uint32_t mag = enc ? abs32(v) : 0;
-  unsigned nbits = enc ? bitlen32(mag) : 0;
-  unsigned i = 1;
-  for (; i < JCM_EMAX; i++) {
-    if (!cbit_inherit(e, d, enc, &exp[i], &pexp[i], i < nbits, LIM_EXP)) break;
-  }
-  if (!enc) nbits = i;
-  unsigned neg = cbit_inherit(e, d, enc, sign, psign, v < 0, LIM_SIGN);
-  if (!enc) mag = 1;
-  for (unsigned b = nbits - 1; b-- > 0;) {
-    unsigned bit = cbit(e, d, enc, &mant[nbits][b], (mag >> b) & 1u, LIM_MANT);
-    if (!enc) mag = mag << 1 | bit;
-  }
-  return neg ? -(int32_t)mag : (int32_t)mag;
 }
 
 /* Like code_value, for a value with a prediction of magnitude pmag: each mantissa bit's
@@ -721,7 +683,7 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
                 cbit_inherit(e, d, enc, &mi->d_sign[k][rbk - 1][fc][lv], &mi->d_signp[rbk - 1][fc][lv],
                              enc ? (dd > 0) == (r > 0) : 0, LIM_SIGN);
             uint32_t dm = enc ? abs32(dd) - 1u : 0;
-            dm = code_mag_inherit(e, d, enc, dm, mi->d_exp[k][rbk - 1][away][pbd], mi->d_expp[rbk - 1][away][pbd],
+            dm = code_mag(e, d, enc, dm, mi->d_exp[k][rbk - 1][away][pbd], mi->d_expp[rbk - 1][away][pbd],
                                   mi->d_mant[0]);
             int32_t dv = (int32_t)(dm + 1u);
             v = (away == (r > 0)) ? r + dv : r - dv;
@@ -732,14 +694,14 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
             unsigned fz = fb[z];
             unsigned nzr2 = left_vs_ref(left_n, rem_r + 1); /* as if this position were one of them */
             unsigned sc = fz ? 8 + fz : sctx;
-            v = code_value_inherit(e, d, enc, enc ? blk[z] : 0, mi->ac_exp[k][nzr2][fz != 0][pb],
+            v = code_value(e, d, enc, enc ? blk[z] : 0, mi->ac_exp[k][nzr2][fz != 0][pb],
                                    mi->ac_expp[nzr2][fz != 0][pb], &mi->ac_sign[k][sc], &mi->ac_signp[sc],
                                    m->ac_mant[k]);
           } else {
             unsigned pb = bitlen32(mag >> 3);
             if (pb > JCM_PB - 1) pb = JCM_PB - 1;
-            v = code_value(e, d, enc, enc ? blk[z] : 0, m->ac_exp[k][nzr_tab[left_n]][pb], &m->ac_sign[k][sctx],
-                           m->ac_mant[k]);
+            v = code_value(e, d, enc, enc ? blk[z] : 0, m->ac_exp[k][nzr_tab[left_n]][pb], NULL,
+                           &m->ac_sign[k][sctx], NULL, m->ac_mant[k]);
           }
         have_ac:
           if (bi && rb[z]) rem_r--;
@@ -828,7 +790,7 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
               /* the prediction on the side of the move, or on the other side, or none */
               unsigned dctx = pd == 0 ? 0u : away == (pd == 1) ? pdb : 8u + pdb;
               uint32_t dm = enc ? abs32(dd) - 1u : 0;
-              dm = code_mag_inherit(e, d, enc, dm, mi->ed_dexp[edge][t - 1][away][dctx], mi->ed_dexpp[edge][away][dctx],
+              dm = code_mag(e, d, enc, dm, mi->ed_dexp[edge][t - 1][away][dctx], mi->ed_dexpp[edge][away][dctx],
                                     mi->d_mant[1]);
               int32_t dv = (int32_t)(dm + 1u);
               v = (away == (r > 0)) ? r + dv : r - dv;
@@ -904,8 +866,8 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
             }
           }
           int32_t res = enc ? blk[0] - pred : 0;
-          int32_t r = bi ? code_value(e, d, enc, res, mi->dc_exp[dcb], &mi->dc_sign[dcb][dsg], m->dc_mant)
-                         : code_value(e, d, enc, res, m->dc_exp[dcb], &m->dc_sign[dcb], m->dc_mant);
+          int32_t r = bi ? code_value(e, d, enc, res, mi->dc_exp[dcb], NULL, &mi->dc_sign[dcb][dsg], NULL, m->dc_mant)
+                         : code_value(e, d, enc, res, m->dc_exp[dcb], NULL, &m->dc_sign[dcb], NULL, m->dc_mant);
           if (!enc) blk[0] = clamp16(pred + r, bad);
         }
       }
