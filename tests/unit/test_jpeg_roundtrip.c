@@ -90,7 +90,7 @@ int main(void) {
     one(&p);
   }
   jpeggen_defaults(&p);
-  p.width = 4000;
+  p.width = 5000; /* the largest size issue #3 names */
   p.height = 3000;
   p.quality = 90;
   p.subsamp = JPEGGEN_422;
