@@ -84,6 +84,15 @@ typedef struct jpg_scan {
   uint8_t blk_si[JPG_MAX_BLOCKS_IN_MCU]; /* index of the block's component in the scan */
 } jpg_scan;
 
+/* The five ways a scan codes its blocks (T.81 G.1.2): each has its own Huffman coding loop. */
+typedef enum jpg_kind { JPG_SEQ, JPG_DC_FIRST, JPG_DC_REFINE, JPG_AC_FIRST, JPG_AC_REFINE } jpg_kind;
+
+static inline jpg_kind jpg_scan_kind(const jpg_scan *sc) {
+  if (!sc->progressive) return JPG_SEQ;
+  if (sc->ss == 0) return sc->ah ? JPG_DC_REFINE : JPG_DC_FIRST;
+  return sc->ah ? JPG_AC_REFINE : JPG_AC_FIRST;
+}
+
 typedef enum jpg_stop { JPG_STOP_SOS, JPG_STOP_EOI, JPG_STOP_END } jpg_stop;
 
 /* State of the header walker. */
@@ -135,6 +144,14 @@ struct jpg_side {
   uint8_t *pool;
   size_t pool_len, pool_cap;
 };
+
+/* The Huffman tables of each component of the walker's current scan. */
+static inline void jpg_scan_tables(const jpg_hdr *h, const jpg_huff *dc[4], const jpg_huff *ac[4]) {
+  for (unsigned s = 0; s < h->scan.ns; s++) {
+    dc[s] = &h->dc[h->scan.td[s]];
+    ac[s] = &h->ac[h->scan.ta[s]];
+  }
+}
 
 /* ---- parse.c: the header walker ---- */
 
