@@ -53,6 +53,12 @@ typedef struct ectx {
   const uint64_t *dt[4], *at[4]; /* per scan component */
   etab *tabs;                    /* 8 tables: dt and at point into them */
   uint16_t *vtab;                /* VTAB_N entries, see val_entry */
+  /* Near the end of the output's capacity an MCU is coded into scratch and appended, so
+   * that an output reserved for the file's size is never regrown (the worst-case room an
+   * MCU needs is far above what it usually takes). lim: end of the area op writes in. */
+  uint8_t *lim;
+  bool in_scratch;
+  uint8_t scratch[2 * MCU_RESERVE];
   /* progressive AC */
   uint32_t eobrun;
   uint8_t *be; /* correction bits of the pending EOB run, one per byte */
@@ -149,14 +155,53 @@ static ims_status reserve(ectx *e, size_t n) {
   return IMS_OK;
 }
 
-/* Makes room for n bytes at w->op. */
-static inline __attribute__((always_inline)) ims_status bw_room(ectx *e, bw *w, size_t n) {
+/* Appends what was coded into scratch, if anything; returns where op is in the output
+ * then. The slow paths take op by value: a writer whose address escapes lives in memory. */
+static uint8_t *commit(ectx *e, uint8_t *op, ims_status *st) {
+  *st = IMS_OK;
+  if (!e->in_scratch) return op;
   buf *o = e->out;
-  size_t len = (size_t)(w->op - o->p);
-  if (o->cap - len >= n) return IMS_OK;
+  e->in_scratch = false;
+  ims_status s = buf_append(o, e->scratch, (size_t)(op - e->scratch));
+  e->lim = o->p + o->cap;
+  if (s) *st = ims_fail(e->err, s, "re-encoding: output buffer: %s", ims_strerror(s));
+  return o->p + o->len;
+}
+
+/* Room for n bytes at op, in the output. */
+static uint8_t *room_slow(ectx *e, uint8_t *op, size_t n, ims_status *st) {
+  op = commit(e, op, st);
+  if (*st) return op;
+  buf *o = e->out;
+  size_t len = (size_t)(op - o->p);
+  if (o->cap - len >= n) return op;
   o->len = len;
-  ims_status st = reserve(e, n);
-  w->op = o->p + o->len;
+  *st = reserve(e, n);
+  e->lim = o->p + o->cap;
+  return o->p + o->len;
+}
+
+static inline __attribute__((always_inline)) ims_status bw_room(ectx *e, bw *w, size_t n) {
+  ims_status st;
+  w->op = room_slow(e, w->op, n, &st);
+  return st;
+}
+
+static __attribute__((noinline)) uint8_t *mcu_room_slow(ectx *e, uint8_t *op, ims_status *st) {
+  op = commit(e, op, st);
+  if (*st || (size_t)(e->lim - op) >= MCU_RESERVE) return op;
+  buf *o = e->out;
+  o->len = (size_t)(op - o->p);
+  e->lim = e->scratch + sizeof e->scratch;
+  e->in_scratch = true;
+  return e->scratch;
+}
+
+/* Before each MCU: MCU_RESERVE bytes of room at w->op (in scratch near the end). */
+static inline __attribute__((always_inline)) ims_status mcu_room(ectx *e, bw *w) {
+  if (__builtin_expect((size_t)(e->lim - w->op) >= MCU_RESERVE, 1)) return IMS_OK;
+  ims_status st;
+  w->op = mcu_room_slow(e, w->op, &st);
   return st;
 }
 
@@ -295,7 +340,7 @@ static ims_status seg_seq(ectx *e, uint64_t mcu, uint64_t stop) {
   ims_status st;
   bool row_start = true;
   for (; mcu < stop; mcu++) {
-    if ((st = bw_room(e, &w, MCU_RESERVE))) return st;
+    if ((st = mcu_room(e, &w))) return st;
     if (row_start) {
       for (unsigned b = 0; b < nbl; b++) blk[b] = mcu_block(e, b, p);
       row_start = false;
@@ -312,8 +357,9 @@ static ims_status seg_seq(ectx *e, uint64_t mcu, uint64_t stop) {
       row_start = true;
     }
   }
+  w.op = commit(e, w.op, &st);
   e->w = w;
-  return IMS_OK;
+  return st;
 }
 
 /* ---------------------------------------------------------------- progressive DC */
@@ -328,7 +374,7 @@ static ims_status seg_dc_first(ectx *e, uint64_t mcu, uint64_t stop) {
   bw w = e->w;
   ims_status st;
   for (; mcu < stop; mcu++) {
-    if ((st = bw_room(e, &w, MCU_RESERVE))) return st;
+    if ((st = mcu_room(e, &w))) return st;
     uint64_t bad = 0;
     for (unsigned b = 0; b < sc->n_blocks; b++) {
       unsigned si = sc->blk_si[b];
@@ -344,8 +390,9 @@ static ims_status seg_dc_first(ectx *e, uint64_t mcu, uint64_t stop) {
     if (bad & E_NONE) return no_code(e);
     mcu_next(sc, &p);
   }
+  w.op = commit(e, w.op, &st);
   e->w = w;
-  return IMS_OK;
+  return st;
 }
 
 static ims_status seg_dc_refine(ectx *e, uint64_t mcu, uint64_t stop) {
@@ -355,13 +402,14 @@ static ims_status seg_dc_refine(ectx *e, uint64_t mcu, uint64_t stop) {
   bw w = e->w;
   ims_status st;
   for (; mcu < stop; mcu++) {
-    if ((st = bw_room(e, &w, MCU_RESERVE))) return st;
+    if ((st = mcu_room(e, &w))) return st;
     for (unsigned b = 0; b < sc->n_blocks; b++)
       bw_put(&w, ((uint32_t)(uint16_t)mcu_block(e, b, p)[0] >> al) & 1u, 1);
     mcu_next(sc, &p);
   }
+  w.op = commit(e, w.op, &st);
   e->w = w;
-  return IMS_OK;
+  return st;
 }
 
 /* ---------------------------------------------------------------- progressive AC */
@@ -423,7 +471,7 @@ static ims_status seg_ac_first(ectx *e, uint64_t mcu, uint64_t stop) {
   bw w = e->w;
   ims_status st;
   for (; mcu < stop; mcu++) {
-    if ((st = bw_room(e, &w, MCU_RESERVE))) return st;
+    if ((st = mcu_room(e, &w))) return st;
     const int16_t *blk = mcu_block(e, 0, p);
     uint64_t bad = 0;
     uint64_t m = nz_mask_al(blk, al) & band;
@@ -452,8 +500,9 @@ static ims_status seg_ac_first(ectx *e, uint64_t mcu, uint64_t stop) {
     if (bad & E_NONE) return no_code(e);
     mcu_next(sc, &p);
   }
+  w.op = commit(e, w.op, &st);
   e->w = w;
-  return IMS_OK;
+  return st;
 }
 
 static ims_status seg_ac_refine(ectx *e, uint64_t mcu, uint64_t stop) {
@@ -465,7 +514,7 @@ static ims_status seg_ac_refine(ectx *e, uint64_t mcu, uint64_t stop) {
   bw w = e->w;
   ims_status st;
   for (; mcu < stop; mcu++) {
-    if ((st = bw_room(e, &w, MCU_RESERVE))) return st;
+    if ((st = mcu_room(e, &w))) return st;
     const int16_t *blk = mcu_block(e, 0, p);
     uint64_t bad = 0;
     /* nz: coefficients not zero after the point transform; one: those that become nonzero
@@ -517,8 +566,9 @@ static ims_status seg_ac_refine(ectx *e, uint64_t mcu, uint64_t stop) {
     if (bad & E_NONE) return no_code(e);
     mcu_next(sc, &p);
   }
+  w.op = commit(e, w.op, &st);
   e->w = w;
-  return IMS_OK;
+  return st;
 }
 
 /* ---------------------------------------------------------------- segments and scans */
@@ -539,16 +589,22 @@ static inline void emit_byte(buf *o, uint8_t b) {
 static ims_status end_segment(ectx *e, const jpg_segx *x, size_t seg_start, uint64_t seg_in_scan, bool last) {
   const jpg_side *s = e->side;
   bw *w = &e->w;
-  ims_status st = bw_room(e, w, 32);
+  ims_status st;
+  w->op = commit(e, w->op, &st);
   if (st) return st;
-  unsigned npad = (unsigned)w->free & 7u;
-  if (npad) bw_put(w, (x && (x->flags & JPG_SEGX_PAD)) ? (x->pad & ((1u << npad) - 1)) : (1u << npad) - 1, npad);
   buf *o = e->out;
   o->len = (size_t)(w->op - o->p);
-  for (unsigned n = 64u - (unsigned)w->free; n >= 8;) {
-    n -= 8;
-    emit_byte(o, (uint8_t)(w->acc >> n));
+  /* The pending bits and the padding, appended (not reserved ahead: see scratch). */
+  unsigned npad = (unsigned)w->free & 7u, n = 64u - (unsigned)w->free + npad;
+  uint64_t acc = w->acc << npad | ((x && (x->flags & JPG_SEGX_PAD)) ? x->pad & ((1u << npad) - 1) : (1u << npad) - 1);
+  uint8_t tail[16];
+  size_t nt = 0;
+  for (; n >= 8; n -= 8) {
+    uint8_t b = (uint8_t)(acc >> (n - 8));
+    tail[nt++] = b;
+    if (b == 0xFF) tail[nt++] = 0x00;
   }
+  if ((st = buf_append(o, tail, nt))) return ims_fail(e->err, st, "re-encoding: output buffer: %s", ims_strerror(st));
   if (x && (x->flags & JPG_SEGX_SHORT)) {
     for (uint32_t i = 0; i < x->n_short; i++) {
       if (o->len <= seg_start) return ims_fail(e->err, IMS_E_CORRUPT, "JPEG side information: bad segment length");
@@ -568,6 +624,7 @@ static ims_status end_segment(ectx *e, const jpg_segx *x, size_t seg_start, uint
     o->p[o->len++] = (uint8_t)(0xD0u + (unsigned)(seg_in_scan & 7u));
   }
   w->op = o->p + o->len;
+  e->lim = o->p + o->cap;
   return IMS_OK;
 }
 
@@ -593,10 +650,10 @@ static ims_status encode_scan(ectx *e, const jpg_hdr *h, const jpg_image *img) {
   e->img = img;
   uint64_t mcu = 0;
   for (uint64_t seg = 0; seg < sc->n_segments; seg++, e->seg_no++) {
-    if ((st = reserve(e, MCU_RESERVE))) return st;
     e->w.acc = 0;
     e->w.free = 64;
     e->w.op = e->out->p + e->out->len;
+    e->lim = e->out->p + e->out->cap;
     e->eobrun = 0;
     e->be_n = 0;
     size_t seg_start = e->out->len;
@@ -645,18 +702,19 @@ ims_status jpg_encode(const jpg_image *img, buf *out, ims_err *err) {
   if (!s || s->n_chunks == 0) return ims_fail(err, IMS_E_ARG, "image has no side information");
   jpg_hdr *h = malloc(sizeof *h);
   jpg_image *geo = calloc(1, sizeof *geo);
-  ectx e;
-  memset(&e, 0, sizeof e);
-  e.out = out;
-  e.err = err;
-  e.side = s;
-  e.tabs = malloc(8 * sizeof *e.tabs);
-  e.vtab = malloc(VTAB_N * sizeof *e.vtab);
-  if (!h || !geo || !e.tabs || !e.vtab) {
+  ectx *e = calloc(1, sizeof *e);
+  if (e) {
+    e->out = out;
+    e->err = err;
+    e->side = s;
+    e->tabs = malloc(8 * sizeof *e->tabs);
+    e->vtab = malloc(VTAB_N * sizeof *e->vtab);
+  }
+  if (!h || !geo || !e || !e->tabs || !e->vtab) {
     st = ims_fail(err, IMS_E_NOMEM, "out of memory");
     goto done;
   }
-  build_vtab(e.vtab);
+  build_vtab(e->vtab);
   /* Limits were checked when the side information was made. */
   jpg_limits lim = {UINT64_MAX, UINT32_MAX, UINT64_MAX};
   jpg_hdr_init(h, geo, &lim, false);
@@ -679,15 +737,18 @@ ims_status jpg_encode(const jpg_image *img, buf *out, ims_err *err) {
       st = ims_fail(err, IMS_E_ARG, "re-encoding: image geometry differs from its side information");
       goto done;
     }
-    e.scan_no = (uint32_t)c;
-    if ((st = encode_scan(&e, h, img))) goto done;
+    e->scan_no = (uint32_t)c;
+    if ((st = encode_scan(e, h, img))) goto done;
     start = end;
   }
   st = IMS_OK;
 done:
-  free(e.be);
-  free(e.tabs);
-  free(e.vtab);
+  if (e) {
+    free(e->be);
+    free(e->tabs);
+    free(e->vtab);
+    free(e);
+  }
   free(h);
   free(geo);
   return st;
