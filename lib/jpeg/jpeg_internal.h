@@ -37,8 +37,6 @@
 
 #include "jpeg/jpeg.h"
 
-#define JPG_FAST_BITS 9
-#define JPG_FAST_DUP 0xFFFFu /* fast[] entry of a repeated symbol's later code */
 #define JPG_MAX_BLOCKS_IN_MCU 10
 /* libjpeg's jcphuff.c forces an EOB run out when more correction bits than this are buffered. */
 #define JPG_MAX_BE 937u
@@ -53,12 +51,7 @@ typedef struct jpg_huff {
   bool dup;     /* a symbol appears twice: only its first code can be re-encoded */
   bool first[256]; /* vals[i] is the first occurrence of its symbol */
   uint8_t max_sym;
-  /* decoding: fast[peek 9 bits] = (len << 8) | sym, 0 when the code is longer or
-   * invalid, JPG_FAST_DUP for a repeated symbol's later code (refused: not re-encodable) */
-  uint16_t fast[1u << JPG_FAST_BITS];
-  /* AC decoding of a whole coefficient when code + extra bits fit in the 9 peeked bits:
-   * value << 16 | run << 8 | total length; 0 otherwise */
-  uint32_t acfast[1u << JPG_FAST_BITS];
+  /* decoding (huff_decode.c builds its lookup tables per scan from these) */
   int32_t maxcode[18]; /* largest code of each length, -1 if none */
   int32_t valoff[17];  /* index into vals = code + valoff[len] */
   /* encoding */
