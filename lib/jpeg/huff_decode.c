@@ -127,26 +127,35 @@ static ims_status noncanon(dctx *d, const char *what) {
   return ims_fail(d->err, IMS_E_UNSUPPORTED, "scan %u: %s (not exactly re-encodable)", d->scan_no, what);
 }
 
-/* The bit reader of sequential scans: the next cnt bits are the top of buf (the bits below
- * them are the following data or zero); p is the byte after the last whole byte in buf.
- * Bits read: (p - u) * 8 - cnt. A refill (no branch) leaves 56 to 63 bits. */
+/* The bit reader of sequential scans: the next cnt bits (56 to 63 between symbols) are the
+ * top of buf, the bits below them the following data or zero; p is the byte after the
+ * last whole byte in buf. Bits read: (p - u) * 8 - cnt. pk is the table index of the next
+ * symbol (the top DEC_FAST_BITS bits of buf), taken before the refill that follows each
+ * symbol: the lookup of a symbol then waits for the previous one's length only, not for
+ * the refill's load. */
 typedef struct br {
   uint64_t buf;
   unsigned cnt;
+  unsigned pk;
   const uint8_t *p;
 } br;
 
-static inline __attribute__((always_inline)) void br_refill(br *b) {
-  b->buf |= load_be64(b->p) >> b->cnt;
-  b->p += (63u - b->cnt) >> 3;
-  b->cnt |= 56u;
+/* Drops n <= 31 bits and refills (no branch). */
+static inline __attribute__((always_inline)) void br_skip(br *b, unsigned n) {
+  uint64_t x = b->buf << n;
+  unsigned c = b->cnt - n; /* >= 25 */
+  b->pk = (unsigned)(x >> (64 - DEC_FAST_BITS));
+  b->buf = x | load_be64(b->p) >> c;
+  b->p += (63u - c) >> 3;
+  b->cnt = c | 56u;
 }
 
 static inline br br_at(const dctx *d) {
-  br b = {0, 0, d->u + (d->pos >> 3)};
-  br_refill(&b);
-  b.buf <<= d->pos & 7u;
-  b.cnt -= (unsigned)(d->pos & 7u);
+  br b = {0, 0, 0, d->u + (d->pos >> 3)};
+  b.buf = load_be64(b.p);
+  b.p += 7;
+  b.cnt = 56;
+  br_skip(&b, (unsigned)(d->pos & 7u));
   return b;
 }
 
@@ -166,9 +175,8 @@ static inline __attribute__((always_inline)) int32_t take_value(uint64_t x, unsi
 static inline __attribute__((always_inline)) ims_status dec_seq(dctx *d, br *b, const jpg_huff *dc,
                                                                  const uint16_t *dq, const jpg_huff *ac,
                                                                  const uint16_t *aq, int16_t *blk, int16_t *pred) {
-  br_refill(b);
   uint64_t x = b->buf;
-  unsigned e = dq[x >> (64 - DEC_FAST_BITS)], l, s, t;
+  unsigned e = dq[b->pk], l, s, t;
   if (__builtin_expect(e != 0, 1)) {
     t = e & 31u;
     s = (e >> 5) & 15u;
@@ -178,16 +186,14 @@ static inline __attribute__((always_inline)) ims_status dec_seq(dctx *d, br *b, 
     if (!l) return bad_code(d, s);
     t = l + s;
   }
-  b->buf = x << t;
-  b->cnt -= t;
+  br_skip(b, t);
   *pred = (int16_t)(uint16_t)((uint32_t)(uint16_t)*pred + (uint32_t)take_value(x << l, s));
   blk[0] = *pred;
   unsigned k = 1;
   bool zrl = false;
   while (k < 64) {
-    br_refill(b);
     x = b->buf;
-    e = aq[x >> (64 - DEC_FAST_BITS)];
+    e = aq[b->pk];
     unsigned r;
     if (__builtin_expect((e - 1u) < DQ_ZERO - 1u, 1)) { /* a coefficient: size >= 1 */
       t = e & 31u;
@@ -206,8 +212,7 @@ static inline __attribute__((always_inline)) ims_status dec_seq(dctx *d, br *b, 
       r = sym >> 4;
       s = sym & 15u;
       if (s == 0) {
-        b->buf = x << l;
-        b->cnt -= l;
+        br_skip(b, l);
         if (r == 15) {
           k += 16;
           zrl = true;
@@ -218,8 +223,7 @@ static inline __attribute__((always_inline)) ims_status dec_seq(dctx *d, br *b, 
       }
       t = l + s;
     }
-    b->buf = x << t;
-    b->cnt -= t;
+    br_skip(b, t);
     k += r;
     if (k > 63) return ims_fail(d->err, IMS_E_CORRUPT, "scan %u: coefficient index past 63", d->scan_no);
     blk[k++] = (int16_t)take_value(x << l, s);
