@@ -30,7 +30,7 @@ typedef struct etab {
 
 /* The bit writer: the low 64 - free bits of acc are pending (0 <= free <= 64 between puts;
  * bits above them are stale); op is the next output byte, with room reserved ahead
- * (bw_room) for what the caller is about to put. It lives in locals of each coding loop:
+ * (mcu_room) for what the caller is about to put. It lives in locals of each coding loop:
  * stores through a byte pointer may alias anything, so a writer in memory would be
  * reloaded after every byte. */
 typedef struct bw {
@@ -166,25 +166,6 @@ static uint8_t *commit(ectx *e, uint8_t *op, ims_status *st) {
   e->lim = o->p + o->cap;
   if (s) *st = ims_fail(e->err, s, "re-encoding: output buffer: %s", ims_strerror(s));
   return o->p + o->len;
-}
-
-/* Room for n bytes at op, in the output. */
-static uint8_t *room_slow(ectx *e, uint8_t *op, size_t n, ims_status *st) {
-  op = commit(e, op, st);
-  if (*st) return op;
-  buf *o = e->out;
-  size_t len = (size_t)(op - o->p);
-  if (o->cap - len >= n) return op;
-  o->len = len;
-  *st = reserve(e, n);
-  e->lim = o->p + o->cap;
-  return o->p + o->len;
-}
-
-static inline __attribute__((always_inline)) ims_status bw_room(ectx *e, bw *w, size_t n) {
-  ims_status st;
-  w->op = room_slow(e, w->op, n, &st);
-  return st;
 }
 
 static __attribute__((noinline)) uint8_t *mcu_room_slow(ectx *e, uint8_t *op, ims_status *st) {
@@ -425,21 +406,21 @@ static inline __attribute__((always_inline)) ims_status flush_eobrun(ectx *e, bw
   *bad |= put_sym(w, e->at[0], nb << 4, 0);
   bw_put(w, e->eobrun - (1u << nb), nb);
   e->eobrun = 0;
-  if (e->be_n) {
-    /* Stuffing doubles at most; the rest of the current block follows. */
-    ims_status st = bw_room(e, w, e->be_n / 4 + MCU_RESERVE);
-    if (st) return st;
-    size_t i = 0;
-    while (i < e->be_n) {
-      unsigned k = e->be_n - i < 24 ? (unsigned)(e->be_n - i) : 24u;
+  /* The correction bits in pieces of 8192 (at most 2 KiB with stuffing), each with
+   * MCU_RESERVE bytes of room, and as much again for the rest of the current block. */
+  ims_status st;
+  for (size_t i = 0; i < e->be_n;) {
+    if ((st = mcu_room(e, w))) return st;
+    for (size_t end = e->be_n - i > 8192 ? i + 8192 : e->be_n; i < end;) {
+      unsigned k = end - i < 24 ? (unsigned)(end - i) : 24u;
       uint32_t v = 0;
       for (unsigned j = 0; j < k; j++) v = v << 1 | e->be[i + j];
       bw_put(w, v, k);
       i += k;
     }
-    e->be_n = 0;
   }
-  return IMS_OK;
+  e->be_n = 0;
+  return mcu_room(e, w);
 }
 
 /* After a block that ended in the pending EOB run: flush it or not (canonical decision,
@@ -613,7 +594,9 @@ static ims_status end_segment(ectx *e, const jpg_segx *x, size_t seg_start, uint
     }
   }
   if (x && (x->flags & JPG_SEGX_EXTRA)) {
-    if ((st = reserve(e, x->extra_len * 2))) return st;
+    size_t n_extra = x->extra_len;
+    for (size_t i = 0; i < x->extra_len; i++) n_extra += s->pool[x->extra_off + i] == 0xFF;
+    if ((st = reserve(e, n_extra))) return st;
     for (size_t i = 0; i < x->extra_len; i++) emit_byte(o, s->pool[x->extra_off + i]);
   }
   if (!last) {
@@ -673,7 +656,7 @@ static ims_status encode_scan(ectx *e, const jpg_hdr *h, const jpg_image *img) {
     mcu = mcu_end;
     if (kind == JPG_AC_FIRST || kind == JPG_AC_REFINE) {
       uint64_t bad = 0;
-      if ((st = bw_room(e, &e->w, 64)) || (st = flush_eobrun(e, &e->w, &bad))) return st;
+      if ((st = mcu_room(e, &e->w)) || (st = flush_eobrun(e, &e->w, &bad))) return st;
       if (bad & E_NONE) return ims_fail(e->err, IMS_E_CORRUPT, "scan %u: an EOB run has no Huffman code", e->scan_no);
     }
     bool ends = x && (x->flags & JPG_SEGX_END);
