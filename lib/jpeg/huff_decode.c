@@ -1,16 +1,36 @@
 /* jpg_decode: Huffman decoding of every scan into coefficients (T.81 F.2, G.2), recording
  * where the file's encoder did not behave like the canonical one (see jpeg_internal.h).
  *
- * Each restart segment is unstuffed into a buffer followed by JPG_UPAD zero bytes; a
- * symbol is read from one 64-bit big-endian window, so the hot loop has no bounds check:
- * one MCU reads at most 10 blocks * 256 bytes, and the position is checked after each MCU. */
+ * Each restart segment is unstuffed into a buffer followed by JPG_UPAD zero bytes; symbols
+ * are read through 64-bit big-endian windows, so the hot loops have no bounds check: one
+ * MCU reads at most 10 blocks * 256 bytes, and the position is checked after each MCU.
+ *
+ * Speed (docs/DESIGN.md, Pipeline speed): sequential scans keep their bits in a register
+ * refilled without a branch, and look up each code in a per-scan table of DEC_FAST_BITS
+ * bits that gives its length, run and size; the value bits are then extracted and
+ * sign-extended without a branch. End-of-block, ZRL and longer codes take a slower path. */
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "common/mem.h"
 #include "jpeg/jpeg_internal.h"
 
 #define JPG_UPAD 4096u
+
+/* A scan's decoding table: q[next DEC_FAST_BITS bits] = (code length + size) | size << 5 |
+ * run << 9 (the bits to skip first: the next window depends on them alone), with DQ_ZERO
+ * set for a symbol of size 0 in an AC table (EOB, ZRL, EOBn; a DC difference of 0 is an
+ * ordinary entry), and 0 when the code is longer, a repeated symbol's later code, or no
+ * code at all (decoded by the canonical walk, huff_walk). */
+#define DEC_FAST_BITS 10
+#define DQ_ZERO 0x8000u
+
+typedef struct dtab {
+  uint16_t q[1u << DEC_FAST_BITS];
+} dtab;
 
 typedef struct dctx {
   const jpg_image *img;
@@ -22,6 +42,11 @@ typedef struct dctx {
   size_t pos;     /* bit position */
   uint32_t scan_no;
   uint64_t seg_no; /* global restart segment number */
+  /* the current scan */
+  const jpg_scan *sc;
+  const jpg_huff *dc[4], *ac[4];
+  const uint16_t *dq[4], *aq[4];
+  dtab *tabs; /* 8: dq and aq point into them */
   /* progressive AC state */
   uint32_t eobrun;  /* blocks left in the current EOB run, including none */
   uint32_t run_len; /* length of the current run as coded */
@@ -30,6 +55,22 @@ typedef struct dctx {
   bool pend_c;
   uint32_t pend_b;
 } dctx;
+
+static void build_dtab(const jpg_huff *t, bool ac, dtab *x) {
+  memset(x->q, 0, sizeof x->q);
+  uint32_t code = 0;
+  unsigned k = 0;
+  for (unsigned l = 1; l <= DEC_FAST_BITS; l++) {
+    for (unsigned i = 0; i < t->bits[l]; i++, k++, code++) {
+      if (!t->first[k]) continue;
+      unsigned sym = t->vals[k], r = sym >> 4, sz = sym & 15u;
+      uint16_t e = (uint16_t)((l + sz) | sz << 5 | r << 9 | (ac && sz == 0 ? DQ_ZERO : 0u));
+      unsigned shift = DEC_FAST_BITS - l;
+      for (uint32_t j = 0; j < (1u << shift); j++) x->q[(code << shift) + j] = e;
+    }
+    code <<= 1;
+  }
+}
 
 static inline uint64_t load_be64(const uint8_t *p) {
   uint64_t v;
@@ -47,19 +88,11 @@ static inline uint32_t get_bits(dctx *d, unsigned n) {
   return v;
 }
 
-/* Decodes one symbol from window w; returns its length, 0 for a bad code (with *sym 256
- * for a repeated symbol's later code, which cannot be re-encoded). */
-static inline unsigned huff_sym(const jpg_huff *t, uint64_t w, unsigned *sym) {
-  unsigned e = t->fast[w >> (64 - JPG_FAST_BITS)];
-  if (e - 0x100u < 0x900u) {
-    *sym = e & 0xFFu;
-    return e >> 8;
-  }
-  if (e == JPG_FAST_DUP) {
-    *sym = 256;
-    return 0;
-  }
-  for (unsigned l = JPG_FAST_BITS + 1; l <= 16; l++) {
+/* The canonical decoding of one symbol from window w (T.81 F.2.2.3): returns its length, 0
+ * for a bad code (with *sym 256 for a repeated symbol's later code, which cannot be
+ * re-encoded). */
+static __attribute__((noinline)) unsigned huff_walk(const jpg_huff *t, uint64_t w, unsigned *sym) {
+  for (unsigned l = 1; l <= 16; l++) {
     int32_t code = (int32_t)(w >> (64 - l));
     if (code <= t->maxcode[l]) {
       int32_t i = code + t->valoff[l];
@@ -76,6 +109,15 @@ static inline unsigned huff_sym(const jpg_huff *t, uint64_t w, unsigned *sym) {
   return 0;
 }
 
+static inline unsigned huff_sym(const jpg_huff *t, const uint16_t *q, uint64_t w, unsigned *sym) {
+  unsigned e = q[w >> (64 - DEC_FAST_BITS)];
+  if (e) {
+    *sym = (e >> 5) & 0xFFu;
+    return (e & 31u) - ((e >> 5) & 15u);
+  }
+  return huff_walk(t, w, sym);
+}
+
 static inline int32_t extend(uint32_t v, unsigned s) {
   return (s && v < (1u << (s - 1))) ? (int32_t)v - (int32_t)((1u << s) - 1) : (int32_t)v;
 }
@@ -88,57 +130,138 @@ static ims_status noncanon(dctx *d, const char *what) {
   return ims_fail(d->err, IMS_E_UNSUPPORTED, "scan %u: %s (not exactly re-encodable)", d->scan_no, what);
 }
 
-/* Sequential block (T.81 F.2.2). pred is the component's last DC, kept modulo 2^16. */
-static ims_status dec_seq(dctx *d, const jpg_huff *dc, const jpg_huff *ac, int16_t *blk, int16_t *pred) {
-  uint64_t w = peek(d);
-  unsigned s, l = huff_sym(dc, w, &s);
-  if (!l) return bad_code(d, s);
-  uint32_t v = s ? (uint32_t)((w << l) >> (64 - s)) : 0;
-  d->pos += l + s;
-  *pred = (int16_t)(uint16_t)((uint32_t)(uint16_t)*pred + (uint32_t)extend(v, s));
+/* The bit reader of sequential scans: the next cnt bits (56 to 63 between symbols) are the
+ * top of buf, the bits below them the following data or zero; p is the byte after the
+ * last whole byte in buf. Bits read: (p - u) * 8 - cnt. pk is the table index of the next
+ * symbol (the top DEC_FAST_BITS bits of buf), taken before the refill that follows each
+ * symbol: the lookup of a symbol then waits for the previous one's length only, not for
+ * the refill's load. */
+typedef struct br {
+  uint64_t buf;
+  unsigned cnt;
+  unsigned pk;
+  const uint8_t *p;
+} br;
+
+/* Drops n <= 31 bits and refills (no branch). */
+static inline __attribute__((always_inline)) void br_skip(br *b, unsigned n) {
+  uint64_t x = b->buf << n;
+  unsigned c = b->cnt - n; /* >= 25 */
+  b->pk = (unsigned)(x >> (64 - DEC_FAST_BITS));
+  b->buf = x | load_be64(b->p) >> c;
+  b->p += (63u - c) >> 3;
+  b->cnt = c | 56u;
+}
+
+/* Bit k set when coefficient k is not zero. */
+static inline uint64_t nz_mask(const int16_t *blk) {
+#ifdef __SSE2__
+  /* Saturating packs keep nonzero values nonzero. */
+  const __m128i z = _mm_setzero_si128();
+  const __m128i *p = (const __m128i *)(const void *)blk;
+  __m128i a = _mm_packs_epi16(_mm_loadu_si128(p), _mm_loadu_si128(p + 1));
+  __m128i b = _mm_packs_epi16(_mm_loadu_si128(p + 2), _mm_loadu_si128(p + 3));
+  __m128i c = _mm_packs_epi16(_mm_loadu_si128(p + 4), _mm_loadu_si128(p + 5));
+  __m128i d = _mm_packs_epi16(_mm_loadu_si128(p + 6), _mm_loadu_si128(p + 7));
+  uint64_t m = (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(a, z)) |
+               (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(b, z)) << 16 |
+               (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(c, z)) << 32 |
+               (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(d, z)) << 48;
+  return ~m;
+#else
+  uint64_t m = 0;
+  for (unsigned k = 0; k < 64; k++) m |= (uint64_t)(blk[k] != 0) << k;
+  return m;
+#endif
+}
+
+static inline br br_at(const dctx *d) {
+  br b = {0, 0, 0, d->u + (d->pos >> 3)};
+  b.buf = load_be64(b.p);
+  b.p += 7;
+  b.cnt = 56;
+  br_skip(&b, (unsigned)(d->pos & 7u));
+  return b;
+}
+
+static inline size_t br_pos(const dctx *d, const br *b) { return (size_t)(b->p - d->u) * 8u - b->cnt; }
+
+/* value bits v of size s read from the top of x, sign-extended (T.81 F.2.2.1 EXTEND):
+ * a top bit of 0 means v - (2^s - 1). s = 0 gives 0. */
+static inline __attribute__((always_inline)) int32_t take_value(uint64_t x, unsigned s) {
+  uint32_t v = (uint32_t)((x >> 1) >> (63u - s));
+  uint32_t neg = (uint32_t)(x >> 63) - 1u;
+  return (int32_t)(v - (((1u << s) - 1u) & neg));
+}
+
+/* Sequential block (T.81 F.2.2) from the reader b. pred is the component's last DC, kept
+ * modulo 2^16. Returns IMS_OK or the error; the fast path handles a coefficient whose code
+ * is in the table, the rest goes through huff_walk. */
+static inline __attribute__((always_inline)) ims_status dec_seq(dctx *d, br *b, const jpg_huff *dc,
+                                                                 const uint16_t *dq, const jpg_huff *ac,
+                                                                 const uint16_t *aq, int16_t *blk, int16_t *pred) {
+  uint64_t x = b->buf;
+  unsigned e = dq[b->pk], l, s, t;
+  if (__builtin_expect(e != 0, 1)) {
+    t = e & 31u;
+    s = (e >> 5) & 15u;
+    l = t - s;
+  } else {
+    l = huff_walk(dc, x, &s);
+    if (!l) return bad_code(d, s);
+    t = l + s;
+  }
+  br_skip(b, t);
+  *pred = (int16_t)(uint16_t)((uint32_t)(uint16_t)*pred + (uint32_t)take_value(x << l, s));
   blk[0] = *pred;
   unsigned k = 1;
   bool zrl = false;
   while (k < 64) {
-    w = peek(d);
-    uint32_t f = ac->acfast[w >> (64 - JPG_FAST_BITS)];
-    if (f) {
-      k += (f >> 8) & 15u;
-      if (k > 63) return ims_fail(d->err, IMS_E_CORRUPT, "scan %u: coefficient index past 63", d->scan_no);
-      d->pos += f & 0xFFu;
-      blk[k++] = (int16_t)(uint16_t)(f >> 16);
-      zrl = false;
-      continue;
-    }
-    unsigned sym;
-    l = huff_sym(ac, w, &sym);
-    if (!l) return bad_code(d, sym);
-    unsigned r = sym >> 4;
-    s = sym & 15u;
-    if (s) {
-      k += r;
-      if (k > 63) return ims_fail(d->err, IMS_E_CORRUPT, "scan %u: coefficient index past 63", d->scan_no);
-      v = (uint32_t)((w << l) >> (64 - s));
-      d->pos += l + s;
-      blk[k++] = (int16_t)extend(v, s);
-      zrl = false;
-    } else if (r == 15) {
-      d->pos += l;
-      k += 16;
-      zrl = true;
+    x = b->buf;
+    e = aq[b->pk];
+    unsigned r;
+    if (__builtin_expect((e - 1u) < DQ_ZERO - 1u, 1)) { /* a coefficient: size >= 1 */
+      t = e & 31u;
+      s = (e >> 5) & 15u;
+      r = e >> 9;
+      l = t - s;
     } else {
-      d->pos += l;
-      if (r) return noncanon(d, "end-of-run symbol in a sequential scan");
-      break;
+      unsigned sym;
+      if (e) {
+        l = e & 31u;
+        sym = (e >> 5) & 0xFFu;
+      } else {
+        l = huff_walk(ac, x, &sym);
+        if (!l) return bad_code(d, sym);
+      }
+      r = sym >> 4;
+      s = sym & 15u;
+      if (s == 0) {
+        br_skip(b, l);
+        if (r == 15) {
+          k += 16;
+          zrl = true;
+          continue;
+        }
+        if (r) return noncanon(d, "end-of-run symbol in a sequential scan");
+        break;
+      }
+      t = l + s;
     }
+    br_skip(b, t);
+    k += r;
+    if (k > 63) return ims_fail(d->err, IMS_E_CORRUPT, "scan %u: coefficient index past 63", d->scan_no);
+    blk[k++] = (int16_t)take_value(x << l, s);
+    zrl = false;
   }
   if (zrl) return noncanon(d, "zero run not followed by a coefficient");
   return IMS_OK;
 }
 
-static ims_status dec_dc_first(dctx *d, const jpg_huff *dc, int16_t *blk, int32_t *pred, unsigned al) {
+static ims_status dec_dc_first(dctx *d, const jpg_huff *dc, const uint16_t *dq, int16_t *blk, int32_t *pred,
+                               unsigned al) {
   uint64_t w = peek(d);
-  unsigned s, l = huff_sym(dc, w, &s);
+  unsigned s, l = huff_sym(dc, dq, w, &s);
   if (!l) return bad_code(d, s);
   uint32_t v = s ? (uint32_t)((w << l) >> (64 - s)) : 0;
   d->pos += l + s;
@@ -188,8 +311,8 @@ static ims_status after_tail(dctx *d, uint32_t bidx, unsigned tail_bits, bool la
   return IMS_OK;
 }
 
-static ims_status dec_ac_first(dctx *d, const jpg_huff *ac, int16_t *blk, const jpg_scan *sc, uint32_t bidx,
-                               bool last_in_seg) {
+static ims_status dec_ac_first(dctx *d, const jpg_huff *ac, const uint16_t *aq, int16_t *blk, const jpg_scan *sc,
+                               uint32_t bidx, bool last_in_seg) {
   ims_status st;
   if (d->eobrun > 0) {
     d->eobrun--;
@@ -199,7 +322,7 @@ static ims_status dec_ac_first(dctx *d, const jpg_huff *ac, int16_t *blk, const 
   bool zrl = false, first = true;
   while (k <= sc->se) {
     uint64_t w = peek(d);
-    unsigned sym, l = huff_sym(ac, w, &sym);
+    unsigned sym, l = huff_sym(ac, aq, w, &sym);
     if (!l) return bad_code(d, sym);
     unsigned r = sym >> 4, s = sym & 15u;
     if (first) {
@@ -233,8 +356,8 @@ static ims_status dec_ac_first(dctx *d, const jpg_huff *ac, int16_t *blk, const 
   return IMS_OK;
 }
 
-static ims_status dec_ac_refine(dctx *d, const jpg_huff *ac, int16_t *blk, const jpg_scan *sc, uint32_t bidx,
-                                bool last_in_seg) {
+static ims_status dec_ac_refine(dctx *d, const jpg_huff *ac, const uint16_t *aq, int16_t *blk, const jpg_scan *sc,
+                                uint32_t bidx, bool last_in_seg) {
   ims_status st;
   const int p1 = 1 << sc->al, m1 = -p1;
   unsigned k = sc->ss;
@@ -242,7 +365,7 @@ static ims_status dec_ac_refine(dctx *d, const jpg_huff *ac, int16_t *blk, const
     bool zrl = false, first = true;
     for (; k <= sc->se; k++) {
       uint64_t w = peek(d);
-      unsigned sym, l = huff_sym(ac, w, &sym);
+      unsigned sym, l = huff_sym(ac, aq, w, &sym);
       if (!l) return bad_code(d, sym);
       unsigned r = sym >> 4, s = sym & 15u;
       int val = 0;
@@ -289,22 +412,22 @@ static ims_status dec_ac_refine(dctx *d, const jpg_huff *ac, int16_t *blk, const
     }
   }
   /* Inside an EOB run: correction bits for the nonzero coefficients left (at most 63, read
-   * from one window refilled every 56 bits). */
+   * from one window refilled every 56 bits; a correction never makes a coefficient zero). */
   unsigned nbits = 0, used = 0;
   uint64_t w = peek(d);
-  for (; k <= sc->se; k++) {
-    int16_t *c = &blk[k];
-    if (*c != 0) {
-      if (used == 56) {
-        d->pos += used;
-        w = peek(d);
-        used = 0;
-      }
-      nbits++;
-      if (w >> 63) *c = (int16_t)(*c + (*c >= 0 ? p1 : m1));
-      w <<= 1;
-      used++;
+  uint64_t m = k <= sc->se ? nz_mask(blk) & (~(uint64_t)0 << k) & (~(uint64_t)0 >> (63u - sc->se)) : 0;
+  while (m) {
+    int16_t *c = &blk[__builtin_ctzll(m)];
+    m &= m - 1;
+    if (used == 56) {
+      d->pos += used;
+      w = peek(d);
+      used = 0;
     }
+    nbits++;
+    if (w >> 63) *c = (int16_t)(*c + (*c >= 0 ? p1 : m1));
+    w <<= 1;
+    used++;
   }
   d->pos += used;
   d->eobrun--;
@@ -367,20 +490,117 @@ static ims_status finish_segment(dctx *d, int64_t trunc, bool ends) {
   return jpg_side_add_segx(d->side, &x, extra);
 }
 
-static ims_status decode_scan(dctx *d, jpg_hdr *h, const uint8_t *data, size_t len, size_t *pos) {
-  const jpg_scan *sc = &h->scan;
+/* Sequential MCUs [mcu, end) of a segment. *trunc: the MCU where the data ran out,
+ * counted from the segment's first (mcu_first), or left alone. */
+static ims_status seg_seq(dctx *d, uint64_t mcu, uint64_t end, uint64_t mcu_first, int64_t *trunc) {
+  const jpg_scan *sc = d->sc;
+  /* Everything the loop reads lives in locals: the coefficient stores could alias it. */
+  unsigned nbl = sc->n_blocks, mcus_x = sc->mcus_x;
+  const jpg_huff *dc[JPG_MAX_BLOCKS_IN_MCU], *ac[JPG_MAX_BLOCKS_IN_MCU];
+  const uint16_t *dq[JPG_MAX_BLOCKS_IN_MCU], *aq[JPG_MAX_BLOCKS_IN_MCU];
+  int16_t *blk[JPG_MAX_BLOCKS_IN_MCU];
+  size_t step[JPG_MAX_BLOCKS_IN_MCU];
+  unsigned si[JPG_MAX_BLOCKS_IN_MCU];
+  for (unsigned b = 0; b < nbl; b++) {
+    si[b] = sc->blk_si[b];
+    dc[b] = d->dc[si[b]];
+    ac[b] = d->ac[si[b]];
+    dq[b] = d->dq[si[b]];
+    aq[b] = d->aq[si[b]];
+    step[b] = (size_t)sc->blk_sx[b] * 64u;
+  }
+  uint32_t mx = (uint32_t)(mcu % mcus_x), my = (uint32_t)(mcu / mcus_x);
+  int16_t pred[4] = {0, 0, 0, 0};
+  size_t limit = 8 * d->u_len;
+  br b = br_at(d);
+  bool row_start = true;
+  ims_status st;
+  for (; mcu < end; mcu++) {
+    if (row_start) {
+      for (unsigned k = 0; k < nbl; k++)
+        blk[k] = jpg_block(d->img, sc->blk_c[k], my * sc->blk_sy[k] + sc->blk_dy[k], mx * sc->blk_sx[k] + sc->blk_dx[k]);
+      row_start = false;
+    } else {
+      for (unsigned k = 0; k < nbl; k++) blk[k] += step[k];
+    }
+    for (unsigned k = 0; k < nbl; k++)
+      if ((st = dec_seq(d, &b, dc[k], dq[k], ac[k], aq[k], blk[k], &pred[si[k]]))) return st;
+    if (br_pos(d, &b) > limit) {
+      /* The data ran out in this MCU (libjpeg: "premature end of data"). */
+      *trunc = (int64_t)(mcu - mcu_first);
+      break;
+    }
+    if (++mx == mcus_x) {
+      mx = 0;
+      my++;
+      row_start = true;
+    }
+  }
+  d->pos = br_pos(d, &b);
+  return IMS_OK;
+}
+
+/* Progressive MCUs [mcu, end) of a segment, as seg_seq. */
+static ims_status seg_prog(dctx *d, jpg_kind kind, uint64_t mcu, uint64_t end, uint64_t mcu_first, int64_t *trunc) {
+  const jpg_scan *sc = d->sc;
   const jpg_image *img = d->img;
   ims_status st = IMS_OK;
-  size_t i = *pos;
-  enum { SEQ, DC_FIRST, DC_REFINE, AC_FIRST, AC_REFINE } kind;
-  if (!sc->progressive) kind = SEQ;
-  else if (sc->ss == 0) kind = sc->ah ? DC_REFINE : DC_FIRST;
-  else kind = sc->ah ? AC_REFINE : AC_FIRST;
-  const jpg_huff *dct[4], *act[4];
-  for (unsigned s = 0; s < sc->ns; s++) {
-    dct[s] = &h->dc[sc->td[s]];
-    act[s] = &h->ac[sc->ta[s]];
+  int32_t pred32[4] = {0, 0, 0, 0};
+  uint32_t mx = (uint32_t)(mcu % sc->mcus_x), my = (uint32_t)(mcu / sc->mcus_x);
+  for (; mcu < end; mcu++) {
+    for (unsigned b = 0; b < sc->n_blocks; b++) {
+      unsigned c = sc->blk_c[b], si = sc->blk_si[b];
+      int16_t *blk = jpg_block(img, c, my * sc->blk_sy[b] + sc->blk_dy[b], mx * sc->blk_sx[b] + sc->blk_dx[b]);
+      switch (kind) {
+      case JPG_SEQ: break;
+      case JPG_DC_FIRST: st = dec_dc_first(d, d->dc[si], d->dq[si], blk, &pred32[si], sc->al); break;
+      case JPG_DC_REFINE:
+        if (get_bits(d, 1)) blk[0] = (int16_t)(blk[0] | (1 << sc->al));
+        break;
+      case JPG_AC_FIRST: st = dec_ac_first(d, d->ac[0], d->aq[0], blk, sc, (uint32_t)mcu, mcu + 1 == end); break;
+      case JPG_AC_REFINE: st = dec_ac_refine(d, d->ac[0], d->aq[0], blk, sc, (uint32_t)mcu, mcu + 1 == end); break;
+      }
+      if (st) return st;
+    }
+    if (d->pos > 8 * d->u_len) {
+      /* The data ran out in this MCU (libjpeg: "premature end of data"). */
+      *trunc = (int64_t)(mcu - mcu_first);
+      if (d->eobrun > 0) {
+        jpg_side *s = d->side;
+        if (s->n_eobx && s->eobx[s->n_eobx - 1].scan == d->scan_no && s->eobx[s->n_eobx - 1].block == (uint32_t)mcu)
+          s->n_eobx--;
+        st = jpg_side_add_eobx(s, d->scan_no, (uint32_t)mcu, d->run_len);
+        if (st) return st;
+      }
+      break;
+    }
+    if (++mx == sc->mcus_x) {
+      mx = 0;
+      my++;
+    }
   }
+  return IMS_OK;
+}
+
+static ims_status decode_scan(dctx *d, jpg_hdr *h, const uint8_t *data, size_t len, size_t *pos) {
+  const jpg_scan *sc = &h->scan;
+  ims_status st = IMS_OK;
+  size_t i = *pos;
+  jpg_kind kind = jpg_scan_kind(sc);
+  jpg_scan_tables(h, d->dc, d->ac);
+  bool need_dc = kind == JPG_SEQ || kind == JPG_DC_FIRST, need_ac = kind == JPG_SEQ || kind >= JPG_AC_FIRST;
+  for (unsigned s = 0; s < sc->ns; s++) {
+    /* Tables shared by several components are built once. */
+    unsigned j = 0;
+    while (j < s && sc->td[j] != sc->td[s]) j++;
+    if (need_dc && j == s) build_dtab(d->dc[s], false, &d->tabs[s]);
+    d->dq[s] = d->tabs[j].q;
+    j = 0;
+    while (j < s && sc->ta[j] != sc->ta[s]) j++;
+    if (need_ac && j == s) build_dtab(d->ac[s], true, &d->tabs[4 + s]);
+    d->aq[s] = d->tabs[4 + j].q;
+  }
+  d->sc = sc;
   uint64_t mcu = 0;
   for (uint64_t seg = 0; seg < sc->n_segments; seg++, d->seg_no++) {
     i = unstuff(d, data, len, i);
@@ -388,45 +608,12 @@ static ims_status decode_scan(dctx *d, jpg_hdr *h, const uint8_t *data, size_t l
     d->eobrun = 0;
     d->sim_n = d->sim_be = 0;
     d->pend = false;
-    int16_t pred16[4] = {0, 0, 0, 0};
-    int32_t pred32[4] = {0, 0, 0, 0};
-    uint64_t mcu_first = mcu, mcu_end = mcu + sc->ri;
+    uint64_t mcu_end = mcu + sc->ri;
     if (mcu_end > sc->n_mcus) mcu_end = sc->n_mcus;
     int64_t trunc = -1;
-    uint32_t mx = (uint32_t)(mcu % sc->mcus_x), my = (uint32_t)(mcu / sc->mcus_x);
-    for (; mcu < mcu_end; mcu++) {
-      for (unsigned b = 0; b < sc->n_blocks; b++) {
-        unsigned c = sc->blk_c[b], si = sc->blk_si[b];
-        int16_t *blk = jpg_block(img, c, my * sc->blk_sy[b] + sc->blk_dy[b], mx * sc->blk_sx[b] + sc->blk_dx[b]);
-        switch (kind) {
-        case SEQ: st = dec_seq(d, dct[si], act[si], blk, &pred16[si]); break;
-        case DC_FIRST: st = dec_dc_first(d, dct[si], blk, &pred32[si], sc->al); break;
-        case DC_REFINE:
-          if (get_bits(d, 1)) blk[0] = (int16_t)(blk[0] | (1 << sc->al));
-          break;
-        case AC_FIRST: st = dec_ac_first(d, act[0], blk, sc, (uint32_t)mcu, mcu + 1 == mcu_end); break;
-        case AC_REFINE: st = dec_ac_refine(d, act[0], blk, sc, (uint32_t)mcu, mcu + 1 == mcu_end); break;
-        }
-        if (st) return st;
-      }
-      if (d->pos > 8 * d->u_len) {
-        /* The data ran out in this MCU (libjpeg: "premature end of data"). */
-        trunc = (int64_t)(mcu - mcu_first);
-        if (d->eobrun > 0) {
-          jpg_side *s = d->side;
-          if (s->n_eobx && s->eobx[s->n_eobx - 1].scan == d->scan_no && s->eobx[s->n_eobx - 1].block == (uint32_t)mcu)
-            s->n_eobx--;
-          st = jpg_side_add_eobx(s, d->scan_no, (uint32_t)mcu, d->run_len);
-          if (st) return st;
-        }
-        mcu = mcu_end;
-        break;
-      }
-      if (++mx == sc->mcus_x) {
-        mx = 0;
-        my++;
-      }
-    }
+    st = kind == JPG_SEQ ? seg_seq(d, mcu, mcu_end, mcu, &trunc) : seg_prog(d, kind, mcu, mcu_end, mcu, &trunc);
+    if (st) return st;
+    mcu = mcu_end;
     bool ends = false;
     size_t j = i;
     unsigned want = 0xD0u + (unsigned)(seg & 7u);
@@ -473,7 +660,7 @@ ims_status jpg_decode(const uint8_t *data, size_t len, const jpg_limits *lim, jp
   h = malloc(sizeof *h);
   size_t ucap;
   if (!img || !h || !ims_add_size(len, JPG_UPAD + 8, &ucap) || !(d.u = calloc(ucap, 1)) ||
-      !(img->side = jpg_side_new())) {
+      !(img->side = jpg_side_new()) || !(d.tabs = malloc(8 * sizeof *d.tabs))) {
     st = ims_fail(err, IMS_E_NOMEM, "out of memory");
     goto fail;
   }
@@ -506,11 +693,13 @@ ims_status jpg_decode(const uint8_t *data, size_t len, const jpg_limits *lim, jp
     chunk_start = pos;
   }
   free(d.u);
+  free(d.tabs);
   free(h);
   *out = img;
   return IMS_OK;
 fail:
   free(d.u);
+  free(d.tabs);
   free(h);
   jpg_free(img);
   return st;

@@ -37,8 +37,6 @@
 
 #include "jpeg/jpeg.h"
 
-#define JPG_FAST_BITS 9
-#define JPG_FAST_DUP 0xFFFFu /* fast[] entry of a repeated symbol's later code */
 #define JPG_MAX_BLOCKS_IN_MCU 10
 /* libjpeg's jcphuff.c forces an EOB run out when more correction bits than this are buffered. */
 #define JPG_MAX_BE 937u
@@ -53,12 +51,7 @@ typedef struct jpg_huff {
   bool dup;     /* a symbol appears twice: only its first code can be re-encoded */
   bool first[256]; /* vals[i] is the first occurrence of its symbol */
   uint8_t max_sym;
-  /* decoding: fast[peek 9 bits] = (len << 8) | sym, 0 when the code is longer or
-   * invalid, JPG_FAST_DUP for a repeated symbol's later code (refused: not re-encodable) */
-  uint16_t fast[1u << JPG_FAST_BITS];
-  /* AC decoding of a whole coefficient when code + extra bits fit in the 9 peeked bits:
-   * value << 16 | run << 8 | total length; 0 otherwise */
-  uint32_t acfast[1u << JPG_FAST_BITS];
+  /* decoding (huff_decode.c builds its lookup tables per scan from these) */
   int32_t maxcode[18]; /* largest code of each length, -1 if none */
   int32_t valoff[17];  /* index into vals = code + valoff[len] */
   /* encoding */
@@ -83,6 +76,15 @@ typedef struct jpg_scan {
   uint8_t blk_sx[JPG_MAX_BLOCKS_IN_MCU], blk_sy[JPG_MAX_BLOCKS_IN_MCU]; /* MCU step in blocks */
   uint8_t blk_si[JPG_MAX_BLOCKS_IN_MCU]; /* index of the block's component in the scan */
 } jpg_scan;
+
+/* The five ways a scan codes its blocks (T.81 G.1.2): each has its own Huffman coding loop. */
+typedef enum jpg_kind { JPG_SEQ, JPG_DC_FIRST, JPG_DC_REFINE, JPG_AC_FIRST, JPG_AC_REFINE } jpg_kind;
+
+static inline jpg_kind jpg_scan_kind(const jpg_scan *sc) {
+  if (!sc->progressive) return JPG_SEQ;
+  if (sc->ss == 0) return sc->ah ? JPG_DC_REFINE : JPG_DC_FIRST;
+  return sc->ah ? JPG_AC_REFINE : JPG_AC_FIRST;
+}
 
 typedef enum jpg_stop { JPG_STOP_SOS, JPG_STOP_EOI, JPG_STOP_END } jpg_stop;
 
@@ -135,6 +137,14 @@ struct jpg_side {
   uint8_t *pool;
   size_t pool_len, pool_cap;
 };
+
+/* The Huffman tables of each component of the walker's current scan. */
+static inline void jpg_scan_tables(const jpg_hdr *h, const jpg_huff *dc[4], const jpg_huff *ac[4]) {
+  for (unsigned s = 0; s < h->scan.ns; s++) {
+    dc[s] = &h->dc[h->scan.td[s]];
+    ac[s] = &h->ac[h->scan.ta[s]];
+  }
+}
 
 /* ---- parse.c: the header walker ---- */
 

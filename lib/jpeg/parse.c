@@ -25,7 +25,7 @@ void jpg_hdr_init(jpg_hdr *h, jpg_image *img, const jpg_limits *lim, bool alloc_
 
 static inline uint16_t be16(const uint8_t *p) { return (uint16_t)((unsigned)p[0] << 8 | p[1]); }
 
-/* Builds the canonical codes of a DHT table (T.81 annex C) and the decoding tables. */
+/* Builds the canonical codes of a DHT table (T.81 annex C) for encoding and decoding. */
 static void huff_build(jpg_huff *t) {
   uint32_t code = 0;
   unsigned k = 0;
@@ -33,8 +33,6 @@ static void huff_build(jpg_huff *t) {
   t->valid = true;
   t->dup = false;
   t->max_sym = 0;
-  memset(t->fast, 0, sizeof t->fast);
-  memset(t->acfast, 0, sizeof t->acfast);
   memset(t->esize, 0, sizeof t->esize);
   for (unsigned l = 1; l <= 16; l++) {
     t->valoff[l] = (int32_t)k - (int32_t)code;
@@ -54,12 +52,6 @@ static void huff_build(jpg_huff *t) {
         t->ecode[s] = (uint16_t)code;
         t->esize[s] = (uint8_t)l;
       }
-      if (l <= JPG_FAST_BITS) {
-        unsigned shift = JPG_FAST_BITS - l;
-        uint32_t first = code << shift;
-        uint16_t e = t->first[k] ? (uint16_t)(l << 8 | s) : (uint16_t)JPG_FAST_DUP;
-        for (uint32_t j = 0; j < (1u << shift); j++) t->fast[first + j] = e;
-      }
     }
     t->maxcode[l] = t->bits[l] ? (int32_t)code - 1 : -1;
     /* libjpeg also refuses a code of all ones. */
@@ -70,14 +62,6 @@ static void huff_build(jpg_huff *t) {
     code <<= 1;
   }
   t->maxcode[17] = INT32_MAX;
-  for (uint32_t i = 0; i < (1u << JPG_FAST_BITS); i++) {
-    unsigned e = t->fast[i], l = e >> 8, sym = e & 0xFFu, r = sym >> 4, sz = sym & 15u;
-    t->acfast[i] = 0;
-    if (e == JPG_FAST_DUP || l == 0 || sz == 0 || l + sz > JPG_FAST_BITS) continue;
-    uint32_t v = (i >> (JPG_FAST_BITS - l - sz)) & ((1u << sz) - 1);
-    int32_t x = v < (1u << (sz - 1)) ? (int32_t)v - (int32_t)((1u << sz) - 1) : (int32_t)v;
-    t->acfast[i] = (uint32_t)x << 16 | r << 8 | (l + sz);
-  }
 }
 
 static ims_status parse_dht(jpg_hdr *h, rd r, ims_err *err) {
