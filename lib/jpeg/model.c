@@ -128,10 +128,64 @@ static void ref_view_free(ref_view *v) {
   }
 }
 
-/* refs[0 .. nr): 1 <= nr <= JCM_MAX_REFS, geometry checked. */
-static ims_status ref_view_make(const jpg_image *img, const jpg_image *const *refs, unsigned nr, ref_view *v) {
+/* One block of the mean where every reference has img's quantiser at all 64 positions (the
+ * common case: frames of one camera): round(sum / nr) with its fraction class, as in
+ * ref_view_make's general loop, on local sums so that the compiler vectorises it (nr is a
+ * constant in each instance, so the division is a multiplication). */
+static inline __attribute__((always_inline)) void mean_block_sameq(const int16_t *const *rp, size_t off,
+                                                                   unsigned nr, int16_t *restrict o,
+                                                                   uint8_t *restrict f) {
+  const int16_t *r0 = rp[0] + off, *r1 = rp[1] + off;
+  int32_t s[64];
+  for (unsigned i = 0; i < 64; i++) s[i] = (int32_t)r0[i] + r1[i];
+  for (unsigned j = 2; j < nr; j++) {
+    const int16_t *r = rp[j] + off;
+    for (unsigned i = 0; i < 64; i++) s[i] += r[i];
+  }
+  /* m = round(|sum| / nr); the class follows from |sum| mod nr (checked against the
+   * general loop's formula for every sum and nr): for nr = 2 a remainder 1 is rounded up
+   * by half a step (3); for 3 and 4 a remainder 1 is class 1 (further from zero), nr - 1
+   * class 2 (towards zero by less than half) and, for 4, 2 class 3 (half); except sum =
+   * -1, a mean between -1 and 0 (prediction 0, below it: 2). */
+  for (unsigned i = 0; i < 64; i++) {
+    int32_t sum = s[i]; /* |sum| <= 4 * 2^15 */
+    uint32_t a = sum < 0 ? 0u - (uint32_t)sum : (uint32_t)sum;
+    uint32_t m, r;
+    if (nr == 2) {
+      m = (a + 1) >> 1;
+      r = (a & 1u) * 3u;
+    } else if (nr == 4) {
+      m = (a + 2) >> 2;
+      r = (a & 3u) ^ ((a & 3u) >> 1);
+      r = sum == -1 ? 2u : r;
+    } else {
+      m = (2 * a + 3) / 6;
+      r = a - 3 * (a / 3);
+      r = sum == -1 ? 2u : r;
+    }
+    bool big = m > 32767; /* only sums within nr / 2 of -nr * 32768 */
+    m = big ? 32767u : m;
+    r = big ? 0u : r;
+    o[i] = (int16_t)(sum < 0 ? -(int32_t)m : (int32_t)m);
+    f[i] = (uint8_t)r;
+  }
+}
+
+static void mean_blocks_sameq(const int16_t *const *rp, unsigned nr, size_t off, int16_t *o, uint8_t *f) {
+  switch (nr) {
+  case 2: mean_block_sameq(rp, off, 2, o + off, f + off); break;
+  case 3: mean_block_sameq(rp, off, 3, o + off, f + off); break;
+  default: mean_block_sameq(rp, off, 4, o + off, f + off); break;
+  }
+}
+
+/* refs[0 .. nr): 1 <= nr <= JCM_MAX_REFS, geometry checked. Only the components whose bit
+ * is set in comps are made (the others stay NULL). */
+static ims_status ref_view_make(const jpg_image *img, const jpg_image *const *refs, unsigned nr, unsigned comps,
+                                ref_view *v) {
   memset(v, 0, sizeof *v);
   for (unsigned c = 0; c < img->n_comp; c++) {
+    if (!(comps >> c & 1u)) continue;
     const uint16_t *qi = img->qt[img->comp[c].tq & 3];
     if (nr == 1 && memcmp(qi, refs[0]->qt[refs[0]->comp[c].tq & 3], 64 * sizeof *qi) == 0) {
       v->coef[c] = refs[0]->comp[c].coef;
@@ -146,7 +200,9 @@ static ims_status ref_view_make(const jpg_image *img, const jpg_image *const *re
       ref_view_free(v);
       return IMS_E_NOMEM;
     }
+    const int16_t *rp[JCM_MAX_REFS];
     int64_t den[64], mr[JCM_MAX_REFS][64];
+    for (unsigned j = 0; j < nr; j++) rp[j] = refs[j]->comp[c].coef;
     for (int i = 0; i < 64; i++) {
       den[i] = (int64_t)nr * (qi[i] ? qi[i] : 1);
       for (unsigned j = 0; j < nr; j++) {
@@ -156,17 +212,24 @@ static ims_status ref_view_make(const jpg_image *img, const jpg_image *const *re
     }
     /* Where every reference has this image's quantiser the mean is round(sum / nr), and
      * the division by 2 nr is a multiplication: exact for the numerators here (< 2^19). */
-    bool sameq[64];
+    bool sameq[64], all_same = nr > 1;
     for (int i = 0; i < 64; i++) {
       sameq[i] = true;
       for (unsigned j = 0; j < nr; j++) sameq[i] = sameq[i] && mr[j][i] == (qi[i] ? qi[i] : 1);
+      all_same = all_same && sameq[i];
+    }
+    if (all_same) {
+      for (size_t t = 0; t < n; t += 64) mean_blocks_sameq(rp, nr, t, o, f);
+      v->coef[c] = o;
+      v->frac[c] = f;
+      continue;
     }
     const uint64_t recip = ((uint64_t)1 << 32) / (2 * nr) + 1; /* ceil: 2 nr is no power of 2 or exact */
     for (size_t t = 0; t < n; t++) {
       size_t i = t & 63;
       if (sameq[i]) {
         int32_t sum = 0; /* |sum| <= 4 * 2^15 */
-        for (unsigned j = 0; j < nr; j++) sum += refs[j]->comp[c].coef[t];
+        for (unsigned j = 0; j < nr; j++) sum += rp[j][t];
         uint32_t a = sum < 0 ? (uint32_t)-sum : (uint32_t)sum;
         uint32_t m = (uint32_t)(((uint64_t)(2 * a + nr) * recip) >> 32);
         int32_t rem = (int32_t)a - (int32_t)(m * nr); /* in [-nr / 2, nr / 2) */
@@ -183,7 +246,7 @@ static ims_status ref_view_make(const jpg_image *img, const jpg_image *const *re
         continue;
       }
       int64_t num = 0; /* |num| < 4 * 2^15 * 2^16 */
-      for (unsigned j = 0; j < nr; j++) num += refs[j]->comp[c].coef[t] * mr[j][i];
+      for (unsigned j = 0; j < nr; j++) num += rp[j][t] * mr[j][i];
       if (num == 0) { /* most coefficients: skip the division, same result */
         o[t] = 0;
         f[t] = 0;
@@ -369,12 +432,12 @@ ims_status jcm_encode_refs(const jpg_image *img, const jpg_image *const *refs, u
   /* the nearest reference alone, and with several the mean of all of them */
   ref_view rv[2];
   memset(rv, 0, sizeof rv);
-  if (nr > 0 && ref_view_make(img, refs, 1, &rv[0]) != IMS_OK) return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
+  if (nr > 0 && ref_view_make(img, refs, 1, 0xFu, &rv[0]) != IMS_OK) return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
   /* Where the first component repeats the nearest reference block for block (at least
    * 1/8 of its blocks: a fixed camera's MJPEG, corpus/timelapse), the mean of several
    * only blurs the repeats: it is not made, nor tried (docs/JPEG_MODEL.md). */
   bool mean = nr > 1 && !repeats_nearest(img, rv[0].coef[0]);
-  if (mean && ref_view_make(img, refs, nr, &rv[1]) != IMS_OK) {
+  if (mean && ref_view_make(img, refs, nr, 0xFu, &rv[1]) != IMS_OK) {
     ref_view_free(&rv[0]);
     return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
   }
@@ -529,8 +592,8 @@ ims_status jcm_decode_refs(const uint8_t *data, size_t len, jpg_image *img, cons
   if (nc != img->n_comp) return ims_fail(err, IMS_E_CORRUPT, "jcm: component count differs from the image");
   ref_view rv[2];
   memset(rv, 0, sizeof rv);
-  if ((inter && ref_view_make(img, refs, 1, &rv[0]) != IMS_OK) ||
-      (nr > 1 && ref_view_make(img, refs, nr, &rv[1]) != IMS_OK)) {
+  if ((inter && ref_view_make(img, refs, 1, 0xFu, &rv[0]) != IMS_OK) ||
+      (nr > 1 && ref_view_make(img, refs, nr, 0xFu, &rv[1]) != IMS_OK)) {
     ref_view_free(&rv[0]);
     return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
   }

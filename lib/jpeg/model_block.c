@@ -378,7 +378,37 @@ static ALWAYS_INLINE unsigned code_tree(ac_enc *e, ac_dec *d, bool enc, ac_prob 
 
 /* 1 when the references' mean lies between 0 and +-1: prediction 0 with a fraction, or
  * +-1 at least half a step towards 0 (fraction class 3; 2 only a quarter). */
-static inline unsigned maybe_nz(int16_t r, uint8_t f) { return (r == 0 && f != 0) || ((r == 1 || r == -1) && f == 3); }
+static inline unsigned maybe_nz(int16_t r, uint8_t f) {
+  /* bitwise, without branches: called in loops the compiler vectorises */
+  return ((unsigned)(r == 0) & (unsigned)(f != 0)) | ((unsigned)(r == 1 || r == -1) & (unsigned)(f == 3));
+}
+
+/* Inter, once per block (vectorised): the encoder's counts against the reference block rb
+ * (NULL blk: decoder, only rz) and the reference's own. */
+typedef struct inter_counts {
+  bool same;     /* encoder: blk == rb */
+  unsigned rz;   /* 1: the reference's 63 AC coefficients are all 0 */
+  unsigned tot;  /* encoder: rb's non-zeros */
+  unsigned hit;  /* encoder: ... equal to blk's */
+} inter_counts;
+
+static ALWAYS_INLINE inter_counts count_inter(const int16_t *blk, const int16_t *rb, bool enc) {
+  inter_counts k;
+  unsigned ac = 0, diff = 0, tot = 0, hit = 0;
+  for (unsigned i = 1; i < 64; i++) ac |= (uint16_t)rb[i];
+  if (enc)
+    for (unsigned i = 0; i < 64; i++) {
+      unsigned nzr = rb[i] != 0, eq = blk[i] == rb[i];
+      tot += nzr;
+      hit += nzr & eq;
+      diff |= eq ^ 1u;
+    }
+  k.same = enc && diff == 0;
+  k.rz = ac == 0;
+  k.tot = tot;
+  k.hit = hit;
+  return k;
+}
 
 /* Inter: the non-zeros still to code in a block (or edge) against the reference's
  * non-zeros at the positions still to come: more, as many, one fewer, fewer still
@@ -541,16 +571,14 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
       static const uint8_t no_frac[64] = {0};
       const uint8_t *fb = inter && reff ? reff + ((size_t)by * w + bx) * 64 : no_frac;
       bool same = false;
+      inter_counts ic = {false, 0, 0, 0};
       /* neighbours' modes: 0 coded alone, 1 equal to the reference, 2 coded against it, 3 none */
       unsigned sa = 3, sl = 3;
       if (inter) {
         sa = above ? rs.skip_prev[bx] : 3u;
         sl = left ? rs.skip_cur[bx - 1] : 3u;
-        unsigned i = 1;
-        while (i < 64 && rb[i] == 0) i++;
-        unsigned rz = i == 64;
-        if (enc) same = memcmp(blk, rb, 64 * sizeof *blk) == 0;
-        same = cbit(e, d, enc, &mi->skip[(sa * 4 + sl) * 2 + rz], same, LIM_NZ);
+        ic = count_inter(blk, rb, enc);
+        same = cbit(e, d, enc, &mi->skip[(sa * 4 + sl) * 2 + ic.rz], ic.same, LIM_NZ);
         rs.skip_cur[bx] = same;
       }
       blk_sums sums;
@@ -572,15 +600,7 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
          * a quarter of the reference's non-zero coefficients are equal). */
         bool bi = false;
         if (inter) {
-          unsigned use = 1;
-          if (enc) {
-            unsigned hit = 0, tot = 0;
-            for (int i = 0; i < 64; i++) {
-              tot += rb[i] != 0;
-              hit += rb[i] != 0 && blk[i] == rb[i];
-            }
-            use = hit * 4 >= tot;
-          }
+          unsigned use = enc ? ic.hit * 4 >= ic.tot : 1;
           bi = cbit(e, d, enc, &mi->mode[sa * 4 + sl], use, LIM_NZ);
           rs.skip_cur[bx] = bi ? 2 : 0;
         }
@@ -618,16 +638,16 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
         }
         if (enc)
           for (int i = 0; i < 64; i++) nz77 += (unsigned)(blk[i] != 0) & zz_interior[i];
+        unsigned rn77 = 0; /* inter: the reference's 7x7 count */
         if (bi) {
           /* the reference count, and with several references how many of their means
            * lie between 0 and +-1 (those may go either way) */
-          unsigned rn = 0, mb = 0;
-          for (int i = 0; i < 64; i++) {
-            rn += (unsigned)(rb[i] != 0) & zz_interior[i];
-            mb += maybe_nz(rb[i], fb[i]) & zz_interior[i];
-          }
+          unsigned mb = 0;
+          for (unsigned i = 0; i < 64; i++) rn77 += (unsigned)(rb[i] != 0) & zz_interior[i];
+          if (reff)
+            for (unsigned i = 0; i < 64; i++) mb += maybe_nz(rb[i], fb[i]) & zz_interior[i];
           unsigned c2 = reff ? (mb == 0 ? 0u : mb <= 2 ? 1u : mb <= 5 ? 2u : 3u) : nzb / 4;
-          nz77 = code_tree(e, d, enc, mi->nz77[rn][c2], 6, nz77);
+          nz77 = code_tree(e, d, enc, mi->nz77[rn77][c2], 6, nz77);
         } else {
           nz77 = code_tree(e, d, enc, m->nz77[nzb], 6, nz77);
         }
@@ -648,9 +668,7 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
         const uint32_t wn = above && left ? 13u : 32u, wd = above && left ? 6u : 0u;
         unsigned left_n = nz77;
         /* inter: the reference's non-zeros still to come in the 7x7 (against left_n) */
-        unsigned rem_r = 0;
-        if (bi)
-          for (int i = 0; i < 64; i++) rem_r += (unsigned)(rb[i] != 0) & zz_interior[i];
+        unsigned rem_r = rn77;
         for (unsigned k = 0; k < 49 && left_n; k++) {
           unsigned n = interior_nat[k];
           unsigned z = nat_to_zz[n];
