@@ -282,6 +282,20 @@ static ims_status jpeg_decode(const codec_env *env, const uint8_t *payload, size
     goto done;
   }
   memcpy(dst, out.p, dst_len);
+  /* A content that others are predicted from: the contents that follow would parse it
+   * again from dst. The decoded image is that parse (its coefficients are those the
+   * encoder parsed from these bytes, since they rebuild them exactly; its geometry and
+   * quantisers come from the same headers, as the writer's verifying decode checked), so
+   * it is offered to the cache under dst's hash. Only the reader asks for this: a cached
+   * image serves the model's references, never jpg_side_write. */
+  if (env->keep_decoded && env->cache) {
+    ims_h128 key = ims_hash128(dst, dst_len);
+    size_t slot;
+    if (codec_cache_put(env->cache, CODEC_JPEG, &key, img, parsed_bytes(img, dst_len), parsed_free, &slot)) {
+      codec_cache_release(env->cache, slot);
+      img = NULL;
+    }
+  }
 done:
   release_chain(env, rimg, n_held);
   jpg_free(img);

@@ -496,7 +496,7 @@ static inline int32_t mul_recip(int64_t num, uint64_t recip) {
 }
 
 static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_t row0, uint32_t row1,
-                                          jcm_ctx *m, const int16_t *refc, const uint8_t *reff, jcm_ictx *mi,
+                                          jcm_ctx *m, const jcm_refs *rf, jcm_ictx *mi,
                                           ac_enc *e_io, ac_dec *d_io, bool enc, const bool inter, bool *bad) {
   const jpg_component *c = &img->comp[comp];
   const size_t w = c->w_blocks;
@@ -528,6 +528,8 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
   else
     dl = *d_io;
   ims_status st = IMS_OK;
+  /* inter: whether the prediction has fraction classes (a mean, or other quantisers) */
+  const bool has_frac = inter && (!rf->coef || rf->frac);
 
   rows_state rs;
   uint8_t *nz_mem = calloc(6 * w, 1);
@@ -566,10 +568,14 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
        * image's quantisers). A block equal to it is one flag; otherwise every coefficient
        * the reference has non-zero gets an "equal" flag first, and the reference's counts
        * and magnitudes join the contexts. */
-      const int16_t *rb = inter ? refc + ((size_t)by * w + bx) * 64 : NULL;
-      /* fraction classes of the references' mean (all 0 without reff) */
+      /* fraction classes of the references' mean (all 0 without them) */
       static const uint8_t no_frac[64] = {0};
-      const uint8_t *fb = inter && reff ? reff + ((size_t)by * w + bx) * 64 : no_frac;
+      const int16_t *rb = NULL;
+      const uint8_t *fb = NULL;
+      int16_t rbuf[64];
+      uint8_t fbuf[64];
+      if (inter) jcm_refs_block(rf, ((size_t)by * w + bx) * 64, rbuf, fbuf, &rb, &fb);
+      if (!fb) fb = no_frac;
       bool same = false;
       inter_counts ic = {false, 0, 0, 0};
       /* neighbours' modes: 0 coded alone, 1 equal to the reference, 2 coded against it, 3 none */
@@ -644,9 +650,9 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
            * lie between 0 and +-1 (those may go either way) */
           unsigned mb = 0;
           for (unsigned i = 0; i < 64; i++) rn77 += (unsigned)(rb[i] != 0) & zz_interior[i];
-          if (reff)
+          if (has_frac)
             for (unsigned i = 0; i < 64; i++) mb += maybe_nz(rb[i], fb[i]) & zz_interior[i];
-          unsigned c2 = reff ? (mb == 0 ? 0u : mb <= 2 ? 1u : mb <= 5 ? 2u : 3u) : nzb / 4;
+          unsigned c2 = has_frac ? (mb == 0 ? 0u : mb <= 2 ? 1u : mb <= 5 ? 2u : 3u) : nzb / 4;
           nz77 = code_tree(e, d, enc, mi->nz77[rn77][c2], 6, nz77);
         } else {
           nz77 = code_tree(e, d, enc, m->nz77[nzb], 6, nz77);
@@ -930,24 +936,24 @@ ims_status jcm_encode_rows(const jpg_image *img, unsigned comp, uint32_t row0, u
                            ac_enc *enc) {
   bool bad = false;
   /* The encoder only reads img; code_rows writes coefficients only when decoding. */
-  return code_rows((jpg_image *)(uintptr_t)img, comp, row0, row1, m, NULL, NULL, NULL, enc, NULL, true, false,
+  return code_rows((jpg_image *)(uintptr_t)img, comp, row0, row1, m, NULL, NULL, enc, NULL, true, false,
                    &bad);
 }
 
 ims_status jcm_decode_rows(jpg_image *img, unsigned comp, uint32_t row0, uint32_t row1, jcm_ctx *m, ac_dec *dec,
                            bool *bad) {
-  return code_rows(img, comp, row0, row1, m, NULL, NULL, NULL, NULL, dec, false, false, bad);
+  return code_rows(img, comp, row0, row1, m, NULL, NULL, NULL, dec, false, false, bad);
 }
 
-ims_status jcm_encode_rows_inter(const jpg_image *img, const int16_t *refc, const uint8_t *reff, unsigned comp,
-                                 uint32_t row0, uint32_t row1, jcm_ctx *m, jcm_ictx *mi, ac_enc *enc) {
+ims_status jcm_encode_rows_inter(const jpg_image *img, const jcm_refs *refs, unsigned comp, uint32_t row0,
+                                 uint32_t row1, jcm_ctx *m, jcm_ictx *mi, ac_enc *enc) {
   bool bad = false;
-  return code_rows((jpg_image *)(uintptr_t)img, comp, row0, row1, m, refc, reff, mi, enc, NULL, true, true, &bad);
+  return code_rows((jpg_image *)(uintptr_t)img, comp, row0, row1, m, refs, mi, enc, NULL, true, true, &bad);
 }
 
-ims_status jcm_decode_rows_inter(jpg_image *img, const int16_t *refc, const uint8_t *reff, unsigned comp,
-                                 uint32_t row0, uint32_t row1, jcm_ctx *m, jcm_ictx *mi, ac_dec *dec, bool *bad) {
-  return code_rows(img, comp, row0, row1, m, refc, reff, mi, NULL, dec, false, true, bad);
+ims_status jcm_decode_rows_inter(jpg_image *img, const jcm_refs *refs, unsigned comp, uint32_t row0, uint32_t row1,
+                                 jcm_ctx *m, jcm_ictx *mi, ac_dec *dec, bool *bad) {
+  return code_rows(img, comp, row0, row1, m, refs, mi, NULL, dec, false, true, bad);
 }
 
 void jcm_ictx_init(jcm_ictx *mi) {

@@ -161,6 +161,7 @@ static ims_status decode_block(const ims_reader *r, uint32_t c, uint32_t b, cons
   codec_env env = env_from_options(&r->opt);
   env.threads = r->opt.threads;
   env.cache = r->parsed;
+  env.keep_decoded = r->referenced[c] && ct->n_blocks == 1;
   st = cd->decode(&env, payload->p, payload->len, refs, n_refs, dst, (size_t)br->raw_len, err);
   if (st) ims_err_prefix(err, "block at offset %#llx", (unsigned long long)br->offset);
   return st;
