@@ -325,21 +325,27 @@ static ims_status ref_view_make(const jpg_image *img, const jpg_image *const *re
  * noise), and the shorter is kept. */
 enum { TRY_INTRA = 1, TRY_INTER = 2 };
 
+/* Block x against y: 1 when equal, else 0 and its non-zeros (*nz) and those equal to y's
+ * (*nz_eq) added. One branch-free pass (vectorised). */
+static inline unsigned block_vs(const int16_t *x, const int16_t *y, size_t *nz, size_t *nz_eq) {
+  unsigned n = 0, e = 0, diff = 0;
+  for (unsigned j = 0; j < 64; j++) {
+    unsigned z = x[j] != 0, eq = x[j] == y[j];
+    n += z;
+    e += z & eq;
+    diff |= eq ^ 1u;
+  }
+  if (!diff) return 1;
+  *nz += n;
+  *nz_eq += e;
+  return 0;
+}
+
 static unsigned band_tries(const jpg_image *img, const int16_t *refc, unsigned comp, uint32_t row0, uint32_t row1) {
   const jpg_component *k = &img->comp[comp];
   size_t n = (size_t)(row1 - row0) * k->w_blocks, same = 0, nz = 0, nz_eq = 0;
   const int16_t *a = k->coef + (size_t)row0 * k->w_blocks * 64, *b = refc + (size_t)row0 * k->w_blocks * 64;
-  for (size_t i = 0; i < n; i++) {
-    const int16_t *x = a + i * 64, *y = b + i * 64;
-    if (memcmp(x, y, 64 * sizeof *x) == 0) {
-      same++;
-      continue;
-    }
-    for (unsigned j = 0; j < 64; j++) {
-      nz += x[j] != 0;
-      nz_eq += x[j] != 0 && x[j] == y[j];
-    }
-  }
+  for (size_t i = 0; i < n; i++) same += block_vs(a + i * 64, b + i * 64, &nz, &nz_eq);
   if (same * 8 >= n || nz_eq * 2 >= nz) return TRY_INTER;
   if (nz_eq * 8 < nz) return TRY_INTRA;
   return TRY_INTRA | TRY_INTER;
@@ -349,7 +355,12 @@ static unsigned band_tries(const jpg_image *img, const int16_t *refc, unsigned c
 static bool repeats_nearest(const jpg_image *img, const int16_t *refc) {
   const jpg_component *k = &img->comp[0];
   size_t n = (size_t)k->w_blocks * k->h_blocks, same = 0;
-  for (size_t i = 0; i < n; i++) same += memcmp(k->coef + i * 64, refc + i * 64, 64 * sizeof *refc) == 0;
+  for (size_t i = 0; i < n; i++) {
+    const int16_t *x = k->coef + i * 64, *y = refc + i * 64;
+    unsigned diff = 0;
+    for (unsigned j = 0; j < 64; j++) diff |= (uint16_t)(x[j] ^ y[j]);
+    same += diff == 0;
+  }
   return same * 8 >= n;
 }
 

@@ -592,7 +592,8 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
       if (same) {
         if (!enc) memcpy(blk, rb, 64 * sizeof *blk);
         unsigned nz77 = 0, n_ac = 0;
-        for (unsigned n = 1; n < 64; n++) {
+        /* the reference's AC all 0 (ic.rz; a still background): nothing to sum */
+        for (unsigned n = ic.rz ? 64u : 1u; n < 64; n++) {
           int16_t v = blk[nat_to_zz[n]];
           if (!v) continue;
           nz77 += (n & 7u) && (n >> 3);
