@@ -171,7 +171,7 @@ static ims_status jpeg_encode(const codec_env *env, const uint8_t *src, size_t l
   /* The model stream first: whether it uses the references decides the version. */
   const jpg_image *rp[CODEC_MAX_REFS];
   for (unsigned k = 0; k < n_parsed; k++) rp[k] = rimg[k].img;
-  if ((st = jcm_encode_refs(img.img, rp, n_parsed, env->threads, &model, err)) != IMS_OK) goto done;
+  if ((st = jcm_encode_refs_w(img.img, rp, n_parsed, env->threads, env->jcm, &model, err)) != IMS_OK) goto done;
   unsigned coef_refs = jcm_stream_refs(model.p, model.len);
   bool inter = coef_refs > 0;
   uint8_t version = inter ? JPEG_CODEC_VERSION_INTER : JPEG_CODEC_VERSION;
@@ -270,7 +270,7 @@ static ims_status jpeg_decode(const codec_env *env, const uint8_t *payload, size
     }
     rp[n_held] = rimg[n_held].img;
   }
-  if ((st = jcm_decode_refs(r.p, rd_left(&r), img, rp, coef_refs, env->threads, err)) != IMS_OK) goto done;
+  if ((st = jcm_decode_refs_w(r.p, rd_left(&r), img, rp, coef_refs, env->threads, env->jcm, err)) != IMS_OK) goto done;
   if ((st = jpg_encode(img, &out, err)) != IMS_OK) {
     /* The output buffer's ceiling is far above the recorded size: hitting it means the
      * stream does not describe this file. */

@@ -19,6 +19,7 @@
  * bands (each cut costs the contexts' learning again). Threads take the jobs largest
  * first (plan.order); the bytes never depend on that order or on the thread count.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -415,6 +416,68 @@ static jcm_ictx *ictx_template(bool want) {
   return t;
 }
 
+/* Shared context memory (jpeg.h jcm_work): templates made once, and up to
+ * JCM_WORK_KEEP buffers of each kind kept between bands and calls (a writer runs at most
+ * a few calls at once). Invariant: tmpl and itmpl are initialised and never written after
+ * jcm_work_new; the spare lists are only touched under mu. */
+#define JCM_WORK_KEEP 8u
+struct jcm_work {
+  pthread_mutex_t mu;
+  jcm_ctx *tmpl;
+  jcm_ictx *itmpl;
+  void *spare[2][JCM_WORK_KEEP]; /* [0]: jcm_ctx, [1]: jcm_ictx */
+  unsigned n_spare[2];
+};
+
+jcm_work *jcm_work_new(void) {
+  jcm_work *w = calloc(1, sizeof *w);
+  if (!w) return NULL;
+  w->tmpl = malloc(sizeof *w->tmpl);
+  w->itmpl = malloc(sizeof *w->itmpl);
+  if (!w->tmpl || !w->itmpl || pthread_mutex_init(&w->mu, NULL) != 0) {
+    free(w->tmpl);
+    free(w->itmpl);
+    free(w);
+    return NULL;
+  }
+  jcm_ctx_init(w->tmpl);
+  jcm_ictx_init(w->itmpl);
+  return w;
+}
+
+void jcm_work_free(jcm_work *w) {
+  if (!w) return;
+  for (unsigned k = 0; k < 2; k++)
+    for (unsigned i = 0; i < w->n_spare[k]; i++) free(w->spare[k][i]);
+  (void)pthread_mutex_destroy(&w->mu);
+  free(w->tmpl);
+  free(w->itmpl);
+  free(w);
+}
+
+/* A context buffer of kind k (0: jcm_ctx, 1: jcm_ictx), from w's spares or new. */
+static void *work_take(jcm_work *w, unsigned k) {
+  void *p = NULL;
+  if (w) {
+    (void)pthread_mutex_lock(&w->mu);
+    if (w->n_spare[k]) p = w->spare[k][--w->n_spare[k]];
+    (void)pthread_mutex_unlock(&w->mu);
+  }
+  return p ? p : malloc(k ? sizeof(jcm_ictx) : sizeof(jcm_ctx));
+}
+
+static void work_give(jcm_work *w, unsigned k, void *p) {
+  if (w && p) {
+    (void)pthread_mutex_lock(&w->mu);
+    if (w->n_spare[k] < JCM_WORK_KEEP) {
+      w->spare[k][w->n_spare[k]++] = p;
+      p = NULL;
+    }
+    (void)pthread_mutex_unlock(&w->mu);
+  }
+  free(p);
+}
+
 /* ---------------------------------------------------------------- encoder */
 
 typedef struct enc_job {
@@ -422,6 +485,7 @@ typedef struct enc_job {
   const ref_view *ref[2]; /* the nearest reference, the mean of all (NULL: none / one reference) */
   const jcm_ctx *tmpl; /* NULL: each job initialises its contexts */
   const jcm_ictx *itmpl;
+  jcm_work *work; /* may be NULL */
   job_plan plan;
   ac_enc bands[JCM_MAX_JOBS]; /* one encoder per job, its bytes the result */
   uint8_t mode[JCM_MAX_JOBS]; /* 0 alone, 1 against the nearest reference, 2 against the mean */
@@ -432,7 +496,7 @@ static void encode_band(void *ctx, size_t k) {
   enc_job *j = ctx;
   size_t b = j->plan.order[k];
   ac_enc *e = &j->bands[b];
-  jcm_ctx *m = malloc(sizeof *m);
+  jcm_ctx *m = work_take(j->work, 0);
   if (!m) {
     j->st[b] = IMS_E_NOMEM;
     return;
@@ -460,7 +524,7 @@ static void encode_band(void *ctx, size_t k) {
   for (unsigned w = 0; w < 2 && !st && (tries & TRY_INTER); w++) {
     const ref_view *rv = j->ref[w];
     if (!rv || (only < 2 && w != only)) continue;
-    jcm_ictx *mi = malloc(sizeof *mi);
+    jcm_ictx *mi = work_take(j->work, 1);
     ac_enc ei;
     ac_enc_init(&ei, JCM_MAX_JOB_BYTES);
     if (!mi) st = IMS_E_NOMEM;
@@ -478,9 +542,9 @@ static void encode_band(void *ctx, size_t k) {
       have = true;
     }
     ac_enc_free(&ei);
-    free(mi);
+    work_give(j->work, 1, mi);
   }
-  free(m);
+  work_give(j->work, 0, m);
   j->st[b] = st;
 }
 
@@ -490,6 +554,11 @@ ims_status jcm_encode(const jpg_image *img, const jpg_image *ref, unsigned threa
 
 ims_status jcm_encode_refs(const jpg_image *img, const jpg_image *const *refs, unsigned n_refs, unsigned threads,
                            buf *out, ims_err *err) {
+  return jcm_encode_refs_w(img, refs, n_refs, threads, NULL, out, err);
+}
+
+ims_status jcm_encode_refs_w(const jpg_image *img, const jpg_image *const *refs, unsigned n_refs, unsigned threads,
+                             jcm_work *work, buf *out, ims_err *err) {
   ims_status st = check_geometry(img, err);
   if (st) return st;
   if (n_refs > JCM_MAX_REFS || (n_refs && !refs)) return ims_fail(err, IMS_E_ARG, "jcm: bad reference list");
@@ -524,10 +593,11 @@ ims_status jcm_encode_refs(const jpg_image *img, const jpg_image *const *refs, u
     j->st[b] = IMS_OK;
   }
   /* with several references each band may be coded against two views */
-  jcm_ctx *tmpl = ctx_template(j->plan.n_jobs > 1 || nr > 0);
-  jcm_ictx *itmpl = ictx_template((j->plan.n_jobs > 1 || nr > 1) && nr > 0);
-  j->tmpl = tmpl;
-  j->itmpl = itmpl;
+  jcm_ctx *tmpl = work ? NULL : ctx_template(j->plan.n_jobs > 1 || nr > 0);
+  jcm_ictx *itmpl = work ? NULL : ictx_template((j->plan.n_jobs > 1 || nr > 1) && nr > 0);
+  j->tmpl = work ? work->tmpl : tmpl;
+  j->itmpl = work ? work->itmpl : itmpl;
+  j->work = work;
   if (threads == 0) threads = pool_cores();
   st = pool_run(threads, j->plan.n_jobs, encode_band, j);
   free(tmpl);
@@ -583,6 +653,7 @@ typedef struct dec_job {
   const ref_view *ref[2]; /* as in enc_job */
   const jcm_ctx *tmpl; /* NULL: each job initialises its contexts */
   const jcm_ictx *itmpl;
+  jcm_work *work; /* may be NULL */
   uint8_t mode[JCM_MAX_JOBS];
   job_plan plan;
   const uint8_t *data[JCM_MAX_JOBS];
@@ -593,7 +664,7 @@ typedef struct dec_job {
 static void decode_band(void *ctx, size_t k) {
   dec_job *j = ctx;
   size_t b = j->plan.order[k];
-  jcm_ctx *m = malloc(sizeof *m);
+  jcm_ctx *m = work_take(j->work, 0);
   if (!m) {
     j->st[b] = IMS_E_NOMEM;
     return;
@@ -605,19 +676,19 @@ static void decode_band(void *ctx, size_t k) {
   ims_status st;
   unsigned comp = j->plan.comp[b];
   if (j->mode[b]) {
-    jcm_ictx *mi = malloc(sizeof *mi);
+    jcm_ictx *mi = work_take(j->work, 1);
     if (!mi) {
       st = IMS_E_NOMEM;
     } else {
       ictx_fresh(mi, j->itmpl);
       const ref_view *rv = j->ref[j->mode[b] - 1];
       st = jcm_decode_rows_inter(j->img, &rv->r[comp], comp, j->plan.row0[b], j->plan.row1[b], m, mi, &d, &bad);
-      free(mi);
+      work_give(j->work, 1, mi);
     }
   } else {
     st = jcm_decode_rows(j->img, comp, j->plan.row0[b], j->plan.row1[b], m, &d, &bad);
   }
-  free(m);
+  work_give(j->work, 0, m);
   if (!st && (bad || !ac_dec_ok(&d))) st = IMS_E_CORRUPT;
   j->st[b] = st;
 }
@@ -629,6 +700,11 @@ ims_status jcm_decode(const uint8_t *data, size_t len, jpg_image *img, const jpg
 
 ims_status jcm_decode_refs(const uint8_t *data, size_t len, jpg_image *img, const jpg_image *const *refs,
                            unsigned n_refs, unsigned threads, ims_err *err) {
+  return jcm_decode_refs_w(data, len, img, refs, n_refs, threads, NULL, err);
+}
+
+ims_status jcm_decode_refs_w(const uint8_t *data, size_t len, jpg_image *img, const jpg_image *const *refs,
+                             unsigned n_refs, unsigned threads, jcm_work *work, ims_err *err) {
   ims_status st = check_geometry(img, err);
   if (st) return st;
   if (!data && len) return ims_fail(err, IMS_E_ARG, "jcm: no data");
@@ -727,10 +803,11 @@ ims_status jcm_decode_refs(const uint8_t *data, size_t len, jpg_image *img, cons
       goto done;
     }
   }
-  jcm_ctx *tmpl = ctx_template(nb > 1);
-  jcm_ictx *itmpl = ictx_template(n_inter > 1);
-  j->tmpl = tmpl;
-  j->itmpl = itmpl;
+  jcm_ctx *tmpl = work ? NULL : ctx_template(nb > 1);
+  jcm_ictx *itmpl = work ? NULL : ictx_template(n_inter > 1);
+  j->tmpl = work ? work->tmpl : tmpl;
+  j->itmpl = work ? work->itmpl : itmpl;
+  j->work = work;
   if (threads == 0) threads = pool_cores();
   st = pool_run(threads, nb, decode_band, j);
   free(tmpl);
