@@ -342,27 +342,18 @@ static inline unsigned block_vs(const int16_t *x, const int16_t *y, size_t *nz, 
   return 0;
 }
 
-static unsigned band_tries(const jpg_image *img, const int16_t *refc, unsigned comp, uint32_t row0, uint32_t row1) {
+/* *same_out: the band's blocks equal to refc's (the first component's, summed over its
+ * bands, also decide whether the mean of several references is tried: one pass). */
+static unsigned band_tries(const jpg_image *img, const int16_t *refc, unsigned comp, uint32_t row0, uint32_t row1,
+                           size_t *same_out) {
   const jpg_component *k = &img->comp[comp];
   size_t n = (size_t)(row1 - row0) * k->w_blocks, same = 0, nz = 0, nz_eq = 0;
   const int16_t *a = k->coef + (size_t)row0 * k->w_blocks * 64, *b = refc + (size_t)row0 * k->w_blocks * 64;
   for (size_t i = 0; i < n; i++) same += block_vs(a + i * 64, b + i * 64, &nz, &nz_eq);
+  *same_out = same;
   if (same * 8 >= n || nz_eq * 2 >= nz) return TRY_INTER;
   if (nz_eq * 8 < nz) return TRY_INTRA;
   return TRY_INTRA | TRY_INTER;
-}
-
-/* At least 1/8 of the first component's blocks equal refc's. */
-static bool repeats_nearest(const jpg_image *img, const int16_t *refc) {
-  const jpg_component *k = &img->comp[0];
-  size_t n = (size_t)k->w_blocks * k->h_blocks, same = 0;
-  for (size_t i = 0; i < n; i++) {
-    const int16_t *x = k->coef + i * 64, *y = refc + i * 64;
-    unsigned diff = 0;
-    for (unsigned j = 0; j < 64; j++) diff |= (uint16_t)(x[j] ^ y[j]);
-    same += diff == 0;
-  }
-  return same * 8 >= n;
 }
 
 /* Coefficients of the band equal to the view's, counted where either is non-zero: the
@@ -489,6 +480,7 @@ typedef struct enc_job {
   job_plan plan;
   ac_enc bands[JCM_MAX_JOBS]; /* one encoder per job, its bytes the result */
   uint8_t mode[JCM_MAX_JOBS]; /* 0 alone, 1 against the nearest reference, 2 against the mean */
+  uint8_t tries[JCM_MAX_JOBS]; /* with a reference: band_tries */
   ims_status st[JCM_MAX_JOBS];
 } enc_job;
 
@@ -504,7 +496,7 @@ static void encode_band(void *ctx, size_t k) {
   unsigned comp = j->plan.comp[b];
   uint32_t row0 = j->plan.row0[b], row1 = j->plan.row1[b];
   const int16_t *refc = j->ref[0] ? j->ref[0]->r[comp].coef : NULL; /* one reference: always arrays */
-  unsigned tries = refc ? band_tries(j->img, refc, comp, row0, row1) : TRY_INTRA;
+  unsigned tries = refc ? j->tries[b] : TRY_INTRA;
   bool intra = (tries & TRY_INTRA) != 0;
   ims_status st = IMS_OK;
   j->mode[b] = 0;
@@ -568,26 +560,33 @@ ims_status jcm_encode_refs_w(const jpg_image *img, const jpg_image *const *refs,
   /* the nearest reference alone, and with several the mean of all of them */
   ref_view rv[2];
   memset(rv, 0, sizeof rv);
-  if (nr > 0 && ref_view_make(img, refs, 1, 0xFu, &rv[0]) != IMS_OK) return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
+  enc_job *jp = malloc(sizeof *jp);
+  if (!jp) return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
+  enc_job *const j = jp;
+  make_plan(img, &j->plan);
+  if (nr > 0 && ref_view_make(img, refs, 1, 0xFu, &rv[0]) != IMS_OK) {
+    free(jp);
+    return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
+  }
   /* Where the first component repeats the nearest reference block for block (at least
    * 1/8 of its blocks: a fixed camera's MJPEG, corpus/timelapse), the mean of several
    * only blurs the repeats: it is not made, nor tried (docs/JPEG_MODEL.md). */
-  bool mean = nr > 1 && !repeats_nearest(img, rv[0].r[0].coef);
+  size_t same0 = 0;
+  for (uint32_t b = 0; b < j->plan.n_jobs && nr > 0; b++) {
+    size_t same;
+    j->tries[b] = (uint8_t)band_tries(img, rv[0].r[j->plan.comp[b]].coef, j->plan.comp[b], j->plan.row0[b],
+                                      j->plan.row1[b], &same);
+    if (j->plan.comp[b] == 0) same0 += same;
+  }
+  bool mean = nr > 1 && same0 * 8 < (size_t)img->comp[0].w_blocks * img->comp[0].h_blocks;
   if (mean && ref_view_make(img, refs, nr, 0xFu, &rv[1]) != IMS_OK) {
     ref_view_free(&rv[0]);
+    free(jp);
     return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
   }
-  enc_job *jp = malloc(sizeof *jp);
-  if (!jp) {
-    ref_view_free(&rv[0]);
-    ref_view_free(&rv[1]);
-    return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
-  }
-  enc_job *const j = jp;
   j->img = img;
   j->ref[0] = nr > 0 ? &rv[0] : NULL;
   j->ref[1] = mean ? &rv[1] : NULL;
-  make_plan(img, &j->plan);
   for (uint32_t b = 0; b < j->plan.n_jobs; b++) {
     ac_enc_init(&j->bands[b], JCM_MAX_JOB_BYTES);
     j->st[b] = IMS_OK;
