@@ -343,13 +343,19 @@ static inline unsigned block_vs(const int16_t *x, const int16_t *y, size_t *nz, 
 }
 
 /* *same_out: the band's blocks equal to refc's (the first component's, summed over its
- * bands, also decide whether the mean of several references is tried: one pass). */
+ * bands, also decide whether the mean of several references is tried: one pass). The
+ * scan stops once enough * 8 blocks are equal (enough >= the band's blocks: the answer is
+ * then TRY_INTER whatever follows; *same_out is then a count that reached enough / 8). */
 static unsigned band_tries(const jpg_image *img, const int16_t *refc, unsigned comp, uint32_t row0, uint32_t row1,
-                           size_t *same_out) {
+                           size_t enough, size_t *same_out) {
   const jpg_component *k = &img->comp[comp];
-  size_t n = (size_t)(row1 - row0) * k->w_blocks, same = 0, nz = 0, nz_eq = 0;
-  const int16_t *a = k->coef + (size_t)row0 * k->w_blocks * 64, *b = refc + (size_t)row0 * k->w_blocks * 64;
-  for (size_t i = 0; i < n; i++) same += block_vs(a + i * 64, b + i * 64, &nz, &nz_eq);
+  const size_t w = k->w_blocks;
+  size_t n = (size_t)(row1 - row0) * w, same = 0, nz = 0, nz_eq = 0;
+  const int16_t *a = k->coef + (size_t)row0 * w * 64, *b = refc + (size_t)row0 * w * 64;
+  for (size_t i = 0; i < n; i += w) {
+    for (size_t x = i; x < i + w; x++) same += block_vs(a + x * 64, b + x * 64, &nz, &nz_eq);
+    if (same * 8 >= enough) break;
+  }
   *same_out = same;
   if (same * 8 >= n || nz_eq * 2 >= nz) return TRY_INTER;
   if (nz_eq * 8 < nz) return TRY_INTRA;
@@ -571,14 +577,17 @@ ims_status jcm_encode_refs_w(const jpg_image *img, const jpg_image *const *refs,
   /* Where the first component repeats the nearest reference block for block (at least
    * 1/8 of its blocks: a fixed camera's MJPEG, corpus/timelapse), the mean of several
    * only blurs the repeats: it is not made, nor tried (docs/JPEG_MODEL.md). */
+  /* A scan of the first component stops only at 1/8 of the whole component, so that the
+   * partial counts still decide the mean as the full ones would. */
+  const size_t n0 = (size_t)img->comp[0].w_blocks * img->comp[0].h_blocks;
   size_t same0 = 0;
   for (uint32_t b = 0; b < j->plan.n_jobs && nr > 0; b++) {
-    size_t same;
-    j->tries[b] = (uint8_t)band_tries(img, rv[0].r[j->plan.comp[b]].coef, j->plan.comp[b], j->plan.row0[b],
-                                      j->plan.row1[b], &same);
-    if (j->plan.comp[b] == 0) same0 += same;
+    unsigned c = j->plan.comp[b];
+    size_t same, enough = c == 0 ? n0 : (size_t)(j->plan.row1[b] - j->plan.row0[b]) * img->comp[c].w_blocks;
+    j->tries[b] = (uint8_t)band_tries(img, rv[0].r[c].coef, c, j->plan.row0[b], j->plan.row1[b], enough, &same);
+    if (c == 0) same0 += same;
   }
-  bool mean = nr > 1 && same0 * 8 < (size_t)img->comp[0].w_blocks * img->comp[0].h_blocks;
+  bool mean = nr > 1 && same0 * 8 < n0;
   if (mean && ref_view_make(img, refs, nr, 0xFu, &rv[1]) != IMS_OK) {
     ref_view_free(&rv[0]);
     free(jp);
