@@ -383,8 +383,8 @@ static inline unsigned maybe_nz(int16_t r, uint8_t f) {
   return ((unsigned)(r == 0) & (unsigned)(f != 0)) | ((unsigned)(r == 1 || r == -1) & (unsigned)(f == 3));
 }
 
-/* Inter, once per block (vectorised): the encoder's counts against the reference block rb
- * (NULL blk: decoder, only rz) and the reference's own. */
+/* Inter, once per block (vectorised): the reference block rb's own test (rz) and, when
+ * encoding, blk's counts against it (the decoder has no blk yet). */
 typedef struct inter_counts {
   bool same;     /* encoder: blk == rb */
   unsigned rz;   /* 1: the reference's 63 AC coefficients are all 0 */
