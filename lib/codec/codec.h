@@ -27,6 +27,8 @@ typedef struct codec_env {
   uint64_t max_bytes;
   codec_cache *cache; /* parsed references shared by the jobs of one writer or reader; may be NULL */
   bool keep_src;      /* encode: other contents will reference this one (worth keeping parsed) */
+  bool keep_decoded;  /* decode (reader only): likewise; the decoded form is offered to cache */
+  struct jcm_work *jcm; /* context memory shared by the JPEG codec's calls (jpeg.h); may be NULL */
 } codec_env;
 
 /* A bounded, thread-safe cache of objects a codec derives from a content's bytes (the JPEG

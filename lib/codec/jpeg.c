@@ -171,7 +171,7 @@ static ims_status jpeg_encode(const codec_env *env, const uint8_t *src, size_t l
   /* The model stream first: whether it uses the references decides the version. */
   const jpg_image *rp[CODEC_MAX_REFS];
   for (unsigned k = 0; k < n_parsed; k++) rp[k] = rimg[k].img;
-  if ((st = jcm_encode_refs(img.img, rp, n_parsed, env->threads, &model, err)) != IMS_OK) goto done;
+  if ((st = jcm_encode_refs_w(img.img, rp, n_parsed, env->threads, env->jcm, &model, err)) != IMS_OK) goto done;
   unsigned coef_refs = jcm_stream_refs(model.p, model.len);
   bool inter = coef_refs > 0;
   uint8_t version = inter ? JPEG_CODEC_VERSION_INTER : JPEG_CODEC_VERSION;
@@ -270,7 +270,7 @@ static ims_status jpeg_decode(const codec_env *env, const uint8_t *payload, size
     }
     rp[n_held] = rimg[n_held].img;
   }
-  if ((st = jcm_decode_refs(r.p, rd_left(&r), img, rp, coef_refs, env->threads, err)) != IMS_OK) goto done;
+  if ((st = jcm_decode_refs_w(r.p, rd_left(&r), img, rp, coef_refs, env->threads, env->jcm, err)) != IMS_OK) goto done;
   if ((st = jpg_encode(img, &out, err)) != IMS_OK) {
     /* The output buffer's ceiling is far above the recorded size: hitting it means the
      * stream does not describe this file. */
@@ -282,6 +282,20 @@ static ims_status jpeg_decode(const codec_env *env, const uint8_t *payload, size
     goto done;
   }
   memcpy(dst, out.p, dst_len);
+  /* A content that others are predicted from: the contents that follow would parse it
+   * again from dst. The decoded image is that parse (its coefficients are those the
+   * encoder parsed from these bytes, since they rebuild them exactly; its geometry and
+   * quantisers come from the same headers, as the writer's verifying decode checked), so
+   * it is offered to the cache under dst's hash. Only the reader asks for this: a cached
+   * image serves the model's references, never jpg_side_write. */
+  if (env->keep_decoded && env->cache) {
+    ims_h128 key = ims_hash128(dst, dst_len);
+    size_t slot;
+    if (codec_cache_put(env->cache, CODEC_JPEG, &key, img, parsed_bytes(img, dst_len), parsed_free, &slot)) {
+      codec_cache_release(env->cache, slot);
+      img = NULL;
+    }
+  }
 done:
   release_chain(env, rimg, n_held);
   jpg_free(img);

@@ -19,6 +19,7 @@
  * bands (each cut costs the contexts' learning again). Threads take the jobs largest
  * first (plan.order); the bytes never depend on that order or on the thread count.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -103,10 +104,13 @@ static void make_plan(const jpg_image *img, job_plan *p) {
  * clamped to int16), and its fraction class says where the mean lies from it: 0 on it,
  * 1 further from zero (or, when the prediction is 0, above it), 2 towards zero by less
  * than half a step (or below 0), 3 half a step towards zero. One reference with img's
- * quantisers is used as it is (every class 0, frac NULL). */
+ * quantisers is used as it is (every class 0, frac NULL); the mean of several with img's
+ * quantisers is made block by block as the blocks are coded (jcm_refs: no pass over the
+ * image and no array, which cost 22% of pack CPU on the synthetic time-lapse, made twice:
+ * for the encode and for the verifying decode); other quantisers are mapped once into
+ * arrays (own). */
 typedef struct ref_view {
-  const int16_t *coef[4];
-  const uint8_t *frac[4];
+  jcm_refs r[4];
   int16_t *own[4];
   uint8_t *own_frac[4];
 } ref_view;
@@ -128,13 +132,135 @@ static void ref_view_free(ref_view *v) {
   }
 }
 
-/* refs[0 .. nr): 1 <= nr <= JCM_MAX_REFS, geometry checked. */
-static ims_status ref_view_make(const jpg_image *img, const jpg_image *const *refs, unsigned nr, ref_view *v) {
+/* One block of the mean where every reference has img's quantiser at all 64 positions (the
+ * common case: frames of one camera): round(sum / nr) with its fraction class, as in
+ * ref_view_make's general loop, on local sums so that the compiler vectorises it (nr is a
+ * constant in each instance, so the division is a multiplication). */
+static inline __attribute__((always_inline)) void mean_block_sameq(const int16_t *const *rp, size_t off,
+                                                                   unsigned nr, int16_t *restrict o,
+                                                                   uint8_t *restrict f) {
+  const int16_t *r0 = rp[0] + off, *r1 = rp[1] + off;
+  int32_t s[64];
+  for (unsigned i = 0; i < 64; i++) s[i] = (int32_t)r0[i] + r1[i];
+  for (unsigned j = 2; j < nr; j++) {
+    const int16_t *r = rp[j] + off;
+    for (unsigned i = 0; i < 64; i++) s[i] += r[i];
+  }
+  /* m = round(|sum| / nr); the class follows from |sum| mod nr (checked against the
+   * general loop's formula for every sum and nr): for nr = 2 a remainder 1 is rounded up
+   * by half a step (3); for 3 and 4 a remainder 1 is class 1 (further from zero), nr - 1
+   * class 2 (towards zero by less than half) and, for 4, 2 class 3 (half); except sum =
+   * -1, a mean between -1 and 0 (prediction 0, below it: 2). */
+  for (unsigned i = 0; i < 64; i++) {
+    int32_t sum = s[i]; /* |sum| <= 4 * 2^15 */
+    uint32_t a = sum < 0 ? 0u - (uint32_t)sum : (uint32_t)sum;
+    uint32_t m, r;
+    if (nr == 2) {
+      m = (a + 1) >> 1;
+      r = (a & 1u) * 3u;
+    } else if (nr == 4) {
+      m = (a + 2) >> 2;
+      r = (a & 3u) ^ ((a & 3u) >> 1);
+      r = sum == -1 ? 2u : r;
+    } else {
+      m = (2 * a + 3) / 6;
+      r = a - 3 * (a / 3);
+      r = sum == -1 ? 2u : r;
+    }
+    bool big = m > 32767; /* only sums within nr / 2 of -nr * 32768 */
+    m = big ? 32767u : m;
+    r = big ? 0u : r;
+    o[i] = (int16_t)(sum < 0 ? -(int32_t)m : (int32_t)m);
+    f[i] = (uint8_t)r;
+  }
+}
+
+/* The same in 16-bit lanes (twice as many per vector), for blocks whose reference values
+ * all lie in [-8192, 8191] (every real JPEG's: the sums fit int16, no clamp is needed);
+ * false, with nothing written, for the others. Checked against the general formula for
+ * every sum in range and every nr. */
+static inline __attribute__((always_inline)) bool mean_block_16(const int16_t *const *rp, size_t off, unsigned nr,
+                                                                int16_t *restrict o, uint8_t *restrict f) {
+  int16_t s[64];
+  unsigned out = 0;
+  for (unsigned i = 0; i < 64; i++) s[i] = 0;
+  for (unsigned j = 0; j < nr; j++) {
+    const int16_t *r = rp[j] + off;
+    for (unsigned i = 0; i < 64; i++) {
+      s[i] = (int16_t)(s[i] + r[i]);
+      out |= (unsigned)(uint16_t)((uint16_t)r[i] + 8192u) >> 14;
+    }
+  }
+  if (out) return false;
+  for (unsigned i = 0; i < 64; i++) {
+    int16_t sum = s[i];
+    uint16_t a = (uint16_t)(sum < 0 ? -sum : sum);
+    uint16_t m, r;
+    if (nr == 2) {
+      m = (uint16_t)((a + 1u) >> 1);
+      r = (uint16_t)((a & 1u) * 3u);
+    } else if (nr == 4) {
+      m = (uint16_t)((a + 2u) >> 2);
+      r = (uint16_t)((a & 3u) ^ ((a & 3u) >> 1));
+      r = sum == -1 ? 2 : r;
+    } else {
+      m = (uint16_t)((uint16_t)(2u * a + 3u) / 6u);
+      r = (uint16_t)(a - 3u * (uint16_t)(a / 3u));
+      r = sum == -1 ? 2 : r;
+    }
+    o[i] = (int16_t)(sum < 0 ? -(int16_t)m : (int16_t)m);
+    f[i] = (uint8_t)r;
+  }
+  return true;
+}
+
+void jcm_mean_block(const jcm_refs *r, size_t off, int16_t o[64], uint8_t f[64]) {
+  switch (r->nr) {
+  case 2:
+    if (!mean_block_16(r->ref, off, 2, o, f)) mean_block_sameq(r->ref, off, 2, o, f);
+    break;
+  case 3:
+    if (!mean_block_16(r->ref, off, 3, o, f)) mean_block_sameq(r->ref, off, 3, o, f);
+    break;
+  default:
+    if (!mean_block_16(r->ref, off, 4, o, f)) mean_block_sameq(r->ref, off, 4, o, f);
+    break;
+  }
+}
+
+/* refs[0 .. nr): 1 <= nr <= JCM_MAX_REFS, geometry checked. Only the components whose bit
+ * is set in comps are made (the others stay empty). */
+static ims_status ref_view_make(const jpg_image *img, const jpg_image *const *refs, unsigned nr, unsigned comps,
+                                ref_view *v) {
   memset(v, 0, sizeof *v);
   for (unsigned c = 0; c < img->n_comp; c++) {
+    if (!(comps >> c & 1u)) continue;
     const uint16_t *qi = img->qt[img->comp[c].tq & 3];
     if (nr == 1 && memcmp(qi, refs[0]->qt[refs[0]->comp[c].tq & 3], 64 * sizeof *qi) == 0) {
-      v->coef[c] = refs[0]->comp[c].coef;
+      v->r[c].coef = refs[0]->comp[c].coef;
+      continue;
+    }
+    const int16_t *rp[JCM_MAX_REFS];
+    int64_t den[64], mr[JCM_MAX_REFS][64];
+    for (unsigned j = 0; j < nr; j++) rp[j] = refs[j]->comp[c].coef;
+    for (int i = 0; i < 64; i++) {
+      den[i] = (int64_t)nr * (qi[i] ? qi[i] : 1);
+      for (unsigned j = 0; j < nr; j++) {
+        uint16_t q = refs[j]->qt[refs[j]->comp[c].tq & 3][i];
+        mr[j][i] = q ? q : 1;
+      }
+    }
+    /* Where every reference has this image's quantiser the mean is round(sum / nr), and
+     * the division by 2 nr is a multiplication: exact for the numerators here (< 2^19). */
+    bool sameq[64], all_same = nr > 1;
+    for (int i = 0; i < 64; i++) {
+      sameq[i] = true;
+      for (unsigned j = 0; j < nr; j++) sameq[i] = sameq[i] && mr[j][i] == (qi[i] ? qi[i] : 1);
+      all_same = all_same && sameq[i];
+    }
+    if (all_same) { /* made block by block (jcm_mean_block) */
+      for (unsigned j = 0; j < nr; j++) v->r[c].ref[j] = rp[j];
+      v->r[c].nr = nr;
       continue;
     }
     size_t n = (size_t)img->comp[c].w_blocks * img->comp[c].h_blocks * 64; /* checked by check_geometry */
@@ -146,27 +272,12 @@ static ims_status ref_view_make(const jpg_image *img, const jpg_image *const *re
       ref_view_free(v);
       return IMS_E_NOMEM;
     }
-    int64_t den[64], mr[JCM_MAX_REFS][64];
-    for (int i = 0; i < 64; i++) {
-      den[i] = (int64_t)nr * (qi[i] ? qi[i] : 1);
-      for (unsigned j = 0; j < nr; j++) {
-        uint16_t q = refs[j]->qt[refs[j]->comp[c].tq & 3][i];
-        mr[j][i] = q ? q : 1;
-      }
-    }
-    /* Where every reference has this image's quantiser the mean is round(sum / nr), and
-     * the division by 2 nr is a multiplication: exact for the numerators here (< 2^19). */
-    bool sameq[64];
-    for (int i = 0; i < 64; i++) {
-      sameq[i] = true;
-      for (unsigned j = 0; j < nr; j++) sameq[i] = sameq[i] && mr[j][i] == (qi[i] ? qi[i] : 1);
-    }
     const uint64_t recip = ((uint64_t)1 << 32) / (2 * nr) + 1; /* ceil: 2 nr is no power of 2 or exact */
     for (size_t t = 0; t < n; t++) {
       size_t i = t & 63;
       if (sameq[i]) {
         int32_t sum = 0; /* |sum| <= 4 * 2^15 */
-        for (unsigned j = 0; j < nr; j++) sum += refs[j]->comp[c].coef[t];
+        for (unsigned j = 0; j < nr; j++) sum += rp[j][t];
         uint32_t a = sum < 0 ? (uint32_t)-sum : (uint32_t)sum;
         uint32_t m = (uint32_t)(((uint64_t)(2 * a + nr) * recip) >> 32);
         int32_t rem = (int32_t)a - (int32_t)(m * nr); /* in [-nr / 2, nr / 2) */
@@ -183,7 +294,7 @@ static ims_status ref_view_make(const jpg_image *img, const jpg_image *const *re
         continue;
       }
       int64_t num = 0; /* |num| < 4 * 2^15 * 2^16 */
-      for (unsigned j = 0; j < nr; j++) num += refs[j]->comp[c].coef[t] * mr[j][i];
+      for (unsigned j = 0; j < nr; j++) num += rp[j][t] * mr[j][i];
       if (num == 0) { /* most coefficients: skip the division, same result */
         o[t] = 0;
         f[t] = 0;
@@ -199,8 +310,8 @@ static ims_status ref_view_make(const jpg_image *img, const jpg_image *const *re
       o[t] = (int16_t)(num < 0 ? -m : m);
       f[t] = rem == 0 ? 0 : m == 0 ? (num > 0 ? 1 : 2) : rem > 0 ? 1 : 2 * -rem >= den[i] ? 3 : 2;
     }
-    v->coef[c] = o;
-    v->frac[c] = f;
+    v->r[c].coef = o;
+    v->r[c].frac = f;
   }
   return IMS_OK;
 }
@@ -215,43 +326,60 @@ static ims_status ref_view_make(const jpg_image *img, const jpg_image *const *re
  * noise), and the shorter is kept. */
 enum { TRY_INTRA = 1, TRY_INTER = 2 };
 
-static unsigned band_tries(const jpg_image *img, const int16_t *refc, unsigned comp, uint32_t row0, uint32_t row1) {
-  const jpg_component *k = &img->comp[comp];
-  size_t n = (size_t)(row1 - row0) * k->w_blocks, same = 0, nz = 0, nz_eq = 0;
-  const int16_t *a = k->coef + (size_t)row0 * k->w_blocks * 64, *b = refc + (size_t)row0 * k->w_blocks * 64;
-  for (size_t i = 0; i < n; i++) {
-    const int16_t *x = a + i * 64, *y = b + i * 64;
-    if (memcmp(x, y, 64 * sizeof *x) == 0) {
-      same++;
-      continue;
-    }
-    for (unsigned j = 0; j < 64; j++) {
-      nz += x[j] != 0;
-      nz_eq += x[j] != 0 && x[j] == y[j];
-    }
+/* Block x against y: 1 when equal, else 0 and its non-zeros (*nz) and those equal to y's
+ * (*nz_eq) added. One branch-free pass (vectorised). */
+static inline unsigned block_vs(const int16_t *x, const int16_t *y, size_t *nz, size_t *nz_eq) {
+  unsigned n = 0, e = 0, diff = 0;
+  for (unsigned j = 0; j < 64; j++) {
+    unsigned z = x[j] != 0, eq = x[j] == y[j];
+    n += z;
+    e += z & eq;
+    diff |= eq ^ 1u;
   }
+  if (!diff) return 1;
+  *nz += n;
+  *nz_eq += e;
+  return 0;
+}
+
+/* *same_out: the band's blocks equal to refc's (the first component's, summed over its
+ * bands, also decide whether the mean of several references is tried: one pass). The
+ * scan stops once enough * 8 blocks are equal (enough >= the band's blocks: the answer is
+ * then TRY_INTER whatever follows; *same_out is then a count that reached enough / 8). */
+static unsigned band_tries(const jpg_image *img, const int16_t *refc, unsigned comp, uint32_t row0, uint32_t row1,
+                           size_t enough, size_t *same_out) {
+  const jpg_component *k = &img->comp[comp];
+  const size_t w = k->w_blocks;
+  size_t n = (size_t)(row1 - row0) * w, same = 0, nz = 0, nz_eq = 0;
+  const int16_t *a = k->coef + (size_t)row0 * w * 64, *b = refc + (size_t)row0 * w * 64;
+  for (size_t i = 0; i < n; i += w) {
+    for (size_t x = i; x < i + w; x++) same += block_vs(a + x * 64, b + x * 64, &nz, &nz_eq);
+    if (same * 8 >= enough) break;
+  }
+  *same_out = same;
   if (same * 8 >= n || nz_eq * 2 >= nz) return TRY_INTER;
   if (nz_eq * 8 < nz) return TRY_INTRA;
   return TRY_INTRA | TRY_INTER;
-}
-
-/* At least 1/8 of the first component's blocks equal refc's. */
-static bool repeats_nearest(const jpg_image *img, const int16_t *refc) {
-  const jpg_component *k = &img->comp[0];
-  size_t n = (size_t)k->w_blocks * k->h_blocks, same = 0;
-  for (size_t i = 0; i < n; i++) same += memcmp(k->coef + i * 64, refc + i * 64, 64 * sizeof *refc) == 0;
-  return same * 8 >= n;
 }
 
 /* Coefficients of the band equal to the view's, counted where either is non-zero: the
  * cheap choice between the nearest reference and the mean of several (one inter pass
  * instead of two; coding both and keeping the shorter cost 70% more pack CPU on a
  * time-lapse for 0.01% in size, docs/JPEG_MODEL.md). */
-static size_t band_equal(const jpg_image *img, const int16_t *refc, unsigned comp, uint32_t row0, uint32_t row1) {
+static size_t band_equal(const jpg_image *img, const jcm_refs *rf, unsigned comp, uint32_t row0, uint32_t row1) {
   const jpg_component *k = &img->comp[comp];
-  size_t n = (size_t)(row1 - row0) * k->w_blocks * 64, eq = 0;
-  const int16_t *a = k->coef + (size_t)row0 * k->w_blocks * 64, *b = refc + (size_t)row0 * k->w_blocks * 64;
-  for (size_t i = 0; i < n; i++) eq += (a[i] | b[i]) != 0 && a[i] == b[i];
+  size_t t0 = (size_t)row0 * k->w_blocks * 64, t1 = (size_t)row1 * k->w_blocks * 64, eq = 0;
+  for (size_t t = t0; t < t1; t += 64) {
+    int16_t o[64];
+    uint8_t f[64];
+    const int16_t *b;
+    const uint8_t *fb;
+    jcm_refs_block(rf, t, o, f, &b, &fb);
+    const int16_t *a = k->coef + t;
+    unsigned e = 0;
+    for (unsigned i = 0; i < 64; i++) e += (unsigned)((a[i] | b[i]) != 0) & (unsigned)(a[i] == b[i]);
+    eq += e;
+  }
   return eq;
 }
 
@@ -285,6 +413,68 @@ static jcm_ictx *ictx_template(bool want) {
   return t;
 }
 
+/* Shared context memory (jpeg.h jcm_work): templates made once, and up to
+ * JCM_WORK_KEEP buffers of each kind kept between bands and calls (a writer runs at most
+ * a few calls at once). Invariant: tmpl and itmpl are initialised and never written after
+ * jcm_work_new; the spare lists are only touched under mu. */
+#define JCM_WORK_KEEP 8u
+struct jcm_work {
+  pthread_mutex_t mu;
+  jcm_ctx *tmpl;
+  jcm_ictx *itmpl;
+  void *spare[2][JCM_WORK_KEEP]; /* [0]: jcm_ctx, [1]: jcm_ictx */
+  unsigned n_spare[2];
+};
+
+jcm_work *jcm_work_new(void) {
+  jcm_work *w = calloc(1, sizeof *w);
+  if (!w) return NULL;
+  w->tmpl = malloc(sizeof *w->tmpl);
+  w->itmpl = malloc(sizeof *w->itmpl);
+  if (!w->tmpl || !w->itmpl || pthread_mutex_init(&w->mu, NULL) != 0) {
+    free(w->tmpl);
+    free(w->itmpl);
+    free(w);
+    return NULL;
+  }
+  jcm_ctx_init(w->tmpl);
+  jcm_ictx_init(w->itmpl);
+  return w;
+}
+
+void jcm_work_free(jcm_work *w) {
+  if (!w) return;
+  for (unsigned k = 0; k < 2; k++)
+    for (unsigned i = 0; i < w->n_spare[k]; i++) free(w->spare[k][i]);
+  (void)pthread_mutex_destroy(&w->mu);
+  free(w->tmpl);
+  free(w->itmpl);
+  free(w);
+}
+
+/* A context buffer of kind k (0: jcm_ctx, 1: jcm_ictx), from w's spares or new. */
+static void *work_take(jcm_work *w, unsigned k) {
+  void *p = NULL;
+  if (w) {
+    (void)pthread_mutex_lock(&w->mu);
+    if (w->n_spare[k]) p = w->spare[k][--w->n_spare[k]];
+    (void)pthread_mutex_unlock(&w->mu);
+  }
+  return p ? p : malloc(k ? sizeof(jcm_ictx) : sizeof(jcm_ctx));
+}
+
+static void work_give(jcm_work *w, unsigned k, void *p) {
+  if (w && p) {
+    (void)pthread_mutex_lock(&w->mu);
+    if (w->n_spare[k] < JCM_WORK_KEEP) {
+      w->spare[k][w->n_spare[k]++] = p;
+      p = NULL;
+    }
+    (void)pthread_mutex_unlock(&w->mu);
+  }
+  free(p);
+}
+
 /* ---------------------------------------------------------------- encoder */
 
 typedef struct enc_job {
@@ -292,9 +482,11 @@ typedef struct enc_job {
   const ref_view *ref[2]; /* the nearest reference, the mean of all (NULL: none / one reference) */
   const jcm_ctx *tmpl; /* NULL: each job initialises its contexts */
   const jcm_ictx *itmpl;
+  jcm_work *work; /* may be NULL */
   job_plan plan;
   ac_enc bands[JCM_MAX_JOBS]; /* one encoder per job, its bytes the result */
   uint8_t mode[JCM_MAX_JOBS]; /* 0 alone, 1 against the nearest reference, 2 against the mean */
+  uint8_t tries[JCM_MAX_JOBS]; /* with a reference: band_tries */
   ims_status st[JCM_MAX_JOBS];
 } enc_job;
 
@@ -302,15 +494,15 @@ static void encode_band(void *ctx, size_t k) {
   enc_job *j = ctx;
   size_t b = j->plan.order[k];
   ac_enc *e = &j->bands[b];
-  jcm_ctx *m = malloc(sizeof *m);
+  jcm_ctx *m = work_take(j->work, 0);
   if (!m) {
     j->st[b] = IMS_E_NOMEM;
     return;
   }
   unsigned comp = j->plan.comp[b];
   uint32_t row0 = j->plan.row0[b], row1 = j->plan.row1[b];
-  const int16_t *refc = j->ref[0] ? j->ref[0]->coef[comp] : NULL;
-  unsigned tries = refc ? band_tries(j->img, refc, comp, row0, row1) : TRY_INTRA;
+  const int16_t *refc = j->ref[0] ? j->ref[0]->r[comp].coef : NULL; /* one reference: always arrays */
+  unsigned tries = refc ? j->tries[b] : TRY_INTRA;
   bool intra = (tries & TRY_INTRA) != 0;
   ims_status st = IMS_OK;
   j->mode[b] = 0;
@@ -323,21 +515,21 @@ static void encode_band(void *ctx, size_t k) {
   /* With several references: the view with more equal coefficients only. */
   unsigned only = 2;
   if ((tries & TRY_INTER) && j->ref[1])
-    only = band_equal(j->img, j->ref[1]->coef[comp], comp, row0, row1) >
-                   band_equal(j->img, refc, comp, row0, row1)
+    only = band_equal(j->img, &j->ref[1]->r[comp], comp, row0, row1) >
+                   band_equal(j->img, &j->ref[0]->r[comp], comp, row0, row1)
                ? 1u
                : 0u;
   for (unsigned w = 0; w < 2 && !st && (tries & TRY_INTER); w++) {
     const ref_view *rv = j->ref[w];
     if (!rv || (only < 2 && w != only)) continue;
-    jcm_ictx *mi = malloc(sizeof *mi);
+    jcm_ictx *mi = work_take(j->work, 1);
     ac_enc ei;
     ac_enc_init(&ei, JCM_MAX_JOB_BYTES);
     if (!mi) st = IMS_E_NOMEM;
     if (!st) {
       ctx_fresh(m, j->tmpl);
       ictx_fresh(mi, j->itmpl);
-      st = jcm_encode_rows_inter(j->img, rv->coef[comp], rv->frac[comp], comp, row0, row1, m, mi, &ei);
+      st = jcm_encode_rows_inter(j->img, &rv->r[comp], comp, row0, row1, m, mi, &ei);
       if (!st) st = ac_enc_finish(&ei);
     }
     if (!st && (!have || ei.len < e->len)) {
@@ -348,9 +540,9 @@ static void encode_band(void *ctx, size_t k) {
       have = true;
     }
     ac_enc_free(&ei);
-    free(mi);
+    work_give(j->work, 1, mi);
   }
-  free(m);
+  work_give(j->work, 0, m);
   j->st[b] = st;
 }
 
@@ -360,6 +552,11 @@ ims_status jcm_encode(const jpg_image *img, const jpg_image *ref, unsigned threa
 
 ims_status jcm_encode_refs(const jpg_image *img, const jpg_image *const *refs, unsigned n_refs, unsigned threads,
                            buf *out, ims_err *err) {
+  return jcm_encode_refs_w(img, refs, n_refs, threads, NULL, out, err);
+}
+
+ims_status jcm_encode_refs_w(const jpg_image *img, const jpg_image *const *refs, unsigned n_refs, unsigned threads,
+                             jcm_work *work, buf *out, ims_err *err) {
   ims_status st = check_geometry(img, err);
   if (st) return st;
   if (n_refs > JCM_MAX_REFS || (n_refs && !refs)) return ims_fail(err, IMS_E_ARG, "jcm: bad reference list");
@@ -369,35 +566,46 @@ ims_status jcm_encode_refs(const jpg_image *img, const jpg_image *const *refs, u
   /* the nearest reference alone, and with several the mean of all of them */
   ref_view rv[2];
   memset(rv, 0, sizeof rv);
-  if (nr > 0 && ref_view_make(img, refs, 1, &rv[0]) != IMS_OK) return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
+  enc_job *jp = malloc(sizeof *jp);
+  if (!jp) return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
+  enc_job *const j = jp;
+  make_plan(img, &j->plan);
+  if (nr > 0 && ref_view_make(img, refs, 1, 0xFu, &rv[0]) != IMS_OK) {
+    free(jp);
+    return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
+  }
   /* Where the first component repeats the nearest reference block for block (at least
    * 1/8 of its blocks: a fixed camera's MJPEG, corpus/timelapse), the mean of several
    * only blurs the repeats: it is not made, nor tried (docs/JPEG_MODEL.md). */
-  bool mean = nr > 1 && !repeats_nearest(img, rv[0].coef[0]);
-  if (mean && ref_view_make(img, refs, nr, &rv[1]) != IMS_OK) {
+  /* A scan of the first component stops only at 1/8 of the whole component, so that the
+   * partial counts still decide the mean as the full ones would. */
+  const size_t n0 = (size_t)img->comp[0].w_blocks * img->comp[0].h_blocks;
+  size_t same0 = 0;
+  for (uint32_t b = 0; b < j->plan.n_jobs && nr > 0; b++) {
+    unsigned c = j->plan.comp[b];
+    size_t same, enough = c == 0 ? n0 : (size_t)(j->plan.row1[b] - j->plan.row0[b]) * img->comp[c].w_blocks;
+    j->tries[b] = (uint8_t)band_tries(img, rv[0].r[c].coef, c, j->plan.row0[b], j->plan.row1[b], enough, &same);
+    if (c == 0) same0 += same;
+  }
+  bool mean = nr > 1 && same0 * 8 < n0;
+  if (mean && ref_view_make(img, refs, nr, 0xFu, &rv[1]) != IMS_OK) {
     ref_view_free(&rv[0]);
+    free(jp);
     return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
   }
-  enc_job *jp = malloc(sizeof *jp);
-  if (!jp) {
-    ref_view_free(&rv[0]);
-    ref_view_free(&rv[1]);
-    return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
-  }
-  enc_job *const j = jp;
   j->img = img;
   j->ref[0] = nr > 0 ? &rv[0] : NULL;
   j->ref[1] = mean ? &rv[1] : NULL;
-  make_plan(img, &j->plan);
   for (uint32_t b = 0; b < j->plan.n_jobs; b++) {
     ac_enc_init(&j->bands[b], JCM_MAX_JOB_BYTES);
     j->st[b] = IMS_OK;
   }
   /* with several references each band may be coded against two views */
-  jcm_ctx *tmpl = ctx_template(j->plan.n_jobs > 1 || nr > 0);
-  jcm_ictx *itmpl = ictx_template((j->plan.n_jobs > 1 || nr > 1) && nr > 0);
-  j->tmpl = tmpl;
-  j->itmpl = itmpl;
+  jcm_ctx *tmpl = work ? NULL : ctx_template(j->plan.n_jobs > 1 || nr > 0);
+  jcm_ictx *itmpl = work ? NULL : ictx_template((j->plan.n_jobs > 1 || nr > 1) && nr > 0);
+  j->tmpl = work ? work->tmpl : tmpl;
+  j->itmpl = work ? work->itmpl : itmpl;
+  j->work = work;
   if (threads == 0) threads = pool_cores();
   st = pool_run(threads, j->plan.n_jobs, encode_band, j);
   free(tmpl);
@@ -453,6 +661,7 @@ typedef struct dec_job {
   const ref_view *ref[2]; /* as in enc_job */
   const jcm_ctx *tmpl; /* NULL: each job initialises its contexts */
   const jcm_ictx *itmpl;
+  jcm_work *work; /* may be NULL */
   uint8_t mode[JCM_MAX_JOBS];
   job_plan plan;
   const uint8_t *data[JCM_MAX_JOBS];
@@ -463,7 +672,7 @@ typedef struct dec_job {
 static void decode_band(void *ctx, size_t k) {
   dec_job *j = ctx;
   size_t b = j->plan.order[k];
-  jcm_ctx *m = malloc(sizeof *m);
+  jcm_ctx *m = work_take(j->work, 0);
   if (!m) {
     j->st[b] = IMS_E_NOMEM;
     return;
@@ -475,20 +684,19 @@ static void decode_band(void *ctx, size_t k) {
   ims_status st;
   unsigned comp = j->plan.comp[b];
   if (j->mode[b]) {
-    jcm_ictx *mi = malloc(sizeof *mi);
+    jcm_ictx *mi = work_take(j->work, 1);
     if (!mi) {
       st = IMS_E_NOMEM;
     } else {
       ictx_fresh(mi, j->itmpl);
       const ref_view *rv = j->ref[j->mode[b] - 1];
-      st = jcm_decode_rows_inter(j->img, rv->coef[comp], rv->frac[comp], comp, j->plan.row0[b], j->plan.row1[b], m,
-                                 mi, &d, &bad);
-      free(mi);
+      st = jcm_decode_rows_inter(j->img, &rv->r[comp], comp, j->plan.row0[b], j->plan.row1[b], m, mi, &d, &bad);
+      work_give(j->work, 1, mi);
     }
   } else {
     st = jcm_decode_rows(j->img, comp, j->plan.row0[b], j->plan.row1[b], m, &d, &bad);
   }
-  free(m);
+  work_give(j->work, 0, m);
   if (!st && (bad || !ac_dec_ok(&d))) st = IMS_E_CORRUPT;
   j->st[b] = st;
 }
@@ -500,6 +708,11 @@ ims_status jcm_decode(const uint8_t *data, size_t len, jpg_image *img, const jpg
 
 ims_status jcm_decode_refs(const uint8_t *data, size_t len, jpg_image *img, const jpg_image *const *refs,
                            unsigned n_refs, unsigned threads, ims_err *err) {
+  return jcm_decode_refs_w(data, len, img, refs, n_refs, threads, NULL, err);
+}
+
+ims_status jcm_decode_refs_w(const uint8_t *data, size_t len, jpg_image *img, const jpg_image *const *refs,
+                             unsigned n_refs, unsigned threads, jcm_work *work, ims_err *err) {
   ims_status st = check_geometry(img, err);
   if (st) return st;
   if (!data && len) return ims_fail(err, IMS_E_ARG, "jcm: no data");
@@ -527,19 +740,11 @@ ims_status jcm_decode_refs(const uint8_t *data, size_t len, jpg_image *img, cons
     if (!ref_geometry_matches(img, refs[i]))
       return ims_fail(err, IMS_E_CORRUPT, "jcm: the reference's geometry differs from the image's");
   if (nc != img->n_comp) return ims_fail(err, IMS_E_CORRUPT, "jcm: component count differs from the image");
+  /* the views are made after the modes are read: only for the components that use them */
   ref_view rv[2];
   memset(rv, 0, sizeof rv);
-  if ((inter && ref_view_make(img, refs, 1, &rv[0]) != IMS_OK) ||
-      (nr > 1 && ref_view_make(img, refs, nr, &rv[1]) != IMS_OK)) {
-    ref_view_free(&rv[0]);
-    return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
-  }
   dec_job *jp = malloc(sizeof *jp);
-  if (!jp) {
-    ref_view_free(&rv[0]);
-    ref_view_free(&rv[1]);
-    return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
-  }
+  if (!jp) return ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
   dec_job *const j = jp;
   j->img = img;
   j->ref[0] = inter ? &rv[0] : NULL;
@@ -595,11 +800,22 @@ ims_status jcm_decode_refs(const uint8_t *data, size_t len, jpg_image *img, cons
     goto done;
   }
   uint32_t n_inter = 0;
-  for (uint32_t b = 0; b < nb; b++) n_inter += j->mode[b];
-  jcm_ctx *tmpl = ctx_template(nb > 1);
-  jcm_ictx *itmpl = ictx_template(n_inter > 1);
-  j->tmpl = tmpl;
-  j->itmpl = itmpl;
+  unsigned comps[2] = {0, 0}; /* the components each view is needed for */
+  for (uint32_t b = 0; b < nb; b++) {
+    n_inter += j->mode[b] != 0;
+    if (j->mode[b]) comps[j->mode[b] - 1] |= 1u << j->plan.comp[b];
+  }
+  for (unsigned w = 0; w < 2; w++) {
+    if (comps[w] && ref_view_make(img, refs, w ? nr : 1, comps[w], &rv[w]) != IMS_OK) {
+      st = ims_fail(err, IMS_E_NOMEM, "jcm: out of memory");
+      goto done;
+    }
+  }
+  jcm_ctx *tmpl = work ? NULL : ctx_template(nb > 1);
+  jcm_ictx *itmpl = work ? NULL : ictx_template(n_inter > 1);
+  j->tmpl = work ? work->tmpl : tmpl;
+  j->itmpl = work ? work->itmpl : itmpl;
+  j->work = work;
   if (threads == 0) threads = pool_cores();
   st = pool_run(threads, nb, decode_band, j);
   free(tmpl);

@@ -92,13 +92,41 @@ ims_status jcm_encode_rows(const jpg_image *img, unsigned comp, uint32_t row0, u
 ims_status jcm_decode_rows(jpg_image *img, unsigned comp, uint32_t row0, uint32_t row1, jcm_ctx *m, ac_dec *dec,
                            bool *bad);
 
-/* The same with the references: refc is their prediction of component comp's
- * coefficients (same layout, in img's quantiser steps), reff its fraction class per
- * coefficient (0..JCM_FC-1; NULL: all 0). */
-ims_status jcm_encode_rows_inter(const jpg_image *img, const int16_t *refc, const uint8_t *reff, unsigned comp,
-                                 uint32_t row0, uint32_t row1, jcm_ctx *m, jcm_ictx *mi, ac_enc *enc);
-ims_status jcm_decode_rows_inter(jpg_image *img, const int16_t *refc, const uint8_t *reff, unsigned comp,
-                                 uint32_t row0, uint32_t row1, jcm_ctx *m, jcm_ictx *mi, ac_dec *dec, bool *bad);
+/* The references' prediction of one component's coefficients (same layout, in img's
+ * quantiser steps) and its fraction class per coefficient (0..JCM_FC-1; model.c
+ * ref_view_make): either held in arrays (coef; frac NULL: all 0), or, when coef is NULL,
+ * the mean of the nr >= 2 arrays ref[], all with img's quantisers, made one block at a
+ * time by jcm_mean_block as the block is coded (no pass over the image, no array). */
+typedef struct jcm_refs {
+  const int16_t *coef;
+  const uint8_t *frac;
+  const int16_t *ref[JCM_MAX_REFS];
+  unsigned nr;
+} jcm_refs;
+
+/* The mean (o) and fraction classes (f) of the block at coefficient offset off (r->coef
+ * NULL). */
+void jcm_mean_block(const jcm_refs *r, size_t off, int16_t o[64], uint8_t f[64]);
+
+/* Points *rb / *fb at the block's prediction and classes: into r's arrays, or into o / f
+ * after computing them there (fb: NULL when every class is 0). */
+static inline void jcm_refs_block(const jcm_refs *r, size_t off, int16_t o[64], uint8_t f[64], const int16_t **rb,
+                                  const uint8_t **fb) {
+  if (r->coef) {
+    *rb = r->coef + off;
+    *fb = r->frac ? r->frac + off : NULL;
+    return;
+  }
+  jcm_mean_block(r, off, o, f);
+  *rb = o;
+  *fb = f;
+}
+
+/* The same with the references' prediction of component comp (refs). */
+ims_status jcm_encode_rows_inter(const jpg_image *img, const jcm_refs *refs, unsigned comp, uint32_t row0,
+                                 uint32_t row1, jcm_ctx *m, jcm_ictx *mi, ac_enc *enc);
+ims_status jcm_decode_rows_inter(jpg_image *img, const jcm_refs *refs, unsigned comp, uint32_t row0, uint32_t row1,
+                                 jcm_ctx *m, jcm_ictx *mi, ac_dec *dec, bool *bad);
 
 void jcm_ctx_init(jcm_ctx *m);
 void jcm_ictx_init(jcm_ictx *mi);

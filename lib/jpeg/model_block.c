@@ -378,7 +378,37 @@ static ALWAYS_INLINE unsigned code_tree(ac_enc *e, ac_dec *d, bool enc, ac_prob 
 
 /* 1 when the references' mean lies between 0 and +-1: prediction 0 with a fraction, or
  * +-1 at least half a step towards 0 (fraction class 3; 2 only a quarter). */
-static inline unsigned maybe_nz(int16_t r, uint8_t f) { return (r == 0 && f != 0) || ((r == 1 || r == -1) && f == 3); }
+static inline unsigned maybe_nz(int16_t r, uint8_t f) {
+  /* bitwise, without branches: called in loops the compiler vectorises */
+  return ((unsigned)(r == 0) & (unsigned)(f != 0)) | ((unsigned)(r == 1 || r == -1) & (unsigned)(f == 3));
+}
+
+/* Inter, once per block (vectorised): the reference block rb's own test (rz) and, when
+ * encoding, blk's counts against it (the decoder has no blk yet). */
+typedef struct inter_counts {
+  bool same;     /* encoder: blk == rb */
+  unsigned rz;   /* 1: the reference's 63 AC coefficients are all 0 */
+  unsigned tot;  /* encoder: rb's non-zeros */
+  unsigned hit;  /* encoder: ... equal to blk's */
+} inter_counts;
+
+static ALWAYS_INLINE inter_counts count_inter(const int16_t *blk, const int16_t *rb, bool enc) {
+  inter_counts k;
+  unsigned ac = 0, diff = 0, tot = 0, hit = 0;
+  for (unsigned i = 1; i < 64; i++) ac |= (uint16_t)rb[i];
+  if (enc)
+    for (unsigned i = 0; i < 64; i++) {
+      unsigned nzr = rb[i] != 0, eq = blk[i] == rb[i];
+      tot += nzr;
+      hit += nzr & eq;
+      diff |= eq ^ 1u;
+    }
+  k.same = enc && diff == 0;
+  k.rz = ac == 0;
+  k.tot = tot;
+  k.hit = hit;
+  return k;
+}
 
 /* Inter: the non-zeros still to code in a block (or edge) against the reference's
  * non-zeros at the positions still to come: more, as many, one fewer, fewer still
@@ -466,7 +496,7 @@ static inline int32_t mul_recip(int64_t num, uint64_t recip) {
 }
 
 static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_t row0, uint32_t row1,
-                                          jcm_ctx *m, const int16_t *refc, const uint8_t *reff, jcm_ictx *mi,
+                                          jcm_ctx *m, const jcm_refs *rf, jcm_ictx *mi,
                                           ac_enc *e_io, ac_dec *d_io, bool enc, const bool inter, bool *bad) {
   const jpg_component *c = &img->comp[comp];
   const size_t w = c->w_blocks;
@@ -498,6 +528,8 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
   else
     dl = *d_io;
   ims_status st = IMS_OK;
+  /* inter: whether the prediction has fraction classes (a mean, or other quantisers) */
+  const bool has_frac = inter && (!rf->coef || rf->frac);
 
   rows_state rs;
   uint8_t *nz_mem = calloc(6 * w, 1);
@@ -536,21 +568,23 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
        * image's quantisers). A block equal to it is one flag; otherwise every coefficient
        * the reference has non-zero gets an "equal" flag first, and the reference's counts
        * and magnitudes join the contexts. */
-      const int16_t *rb = inter ? refc + ((size_t)by * w + bx) * 64 : NULL;
-      /* fraction classes of the references' mean (all 0 without reff) */
+      /* fraction classes of the references' mean (all 0 without them) */
       static const uint8_t no_frac[64] = {0};
-      const uint8_t *fb = inter && reff ? reff + ((size_t)by * w + bx) * 64 : no_frac;
+      const int16_t *rb = NULL;
+      const uint8_t *fb = NULL;
+      int16_t rbuf[64];
+      uint8_t fbuf[64];
+      if (inter) jcm_refs_block(rf, ((size_t)by * w + bx) * 64, rbuf, fbuf, &rb, &fb);
+      if (!fb) fb = no_frac;
       bool same = false;
+      inter_counts ic = {false, 0, 0, 0};
       /* neighbours' modes: 0 coded alone, 1 equal to the reference, 2 coded against it, 3 none */
       unsigned sa = 3, sl = 3;
       if (inter) {
         sa = above ? rs.skip_prev[bx] : 3u;
         sl = left ? rs.skip_cur[bx - 1] : 3u;
-        unsigned i = 1;
-        while (i < 64 && rb[i] == 0) i++;
-        unsigned rz = i == 64;
-        if (enc) same = memcmp(blk, rb, 64 * sizeof *blk) == 0;
-        same = cbit(e, d, enc, &mi->skip[(sa * 4 + sl) * 2 + rz], same, LIM_NZ);
+        ic = count_inter(blk, rb, enc);
+        same = cbit(e, d, enc, &mi->skip[(sa * 4 + sl) * 2 + ic.rz], ic.same, LIM_NZ);
         rs.skip_cur[bx] = same;
       }
       blk_sums sums;
@@ -558,7 +592,8 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
       if (same) {
         if (!enc) memcpy(blk, rb, 64 * sizeof *blk);
         unsigned nz77 = 0, n_ac = 0;
-        for (unsigned n = 1; n < 64; n++) {
+        /* the reference's AC all 0 (ic.rz; a still background): nothing to sum */
+        for (unsigned n = ic.rz ? 64u : 1u; n < 64; n++) {
           int16_t v = blk[nat_to_zz[n]];
           if (!v) continue;
           nz77 += (n & 7u) && (n >> 3);
@@ -572,15 +607,7 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
          * a quarter of the reference's non-zero coefficients are equal). */
         bool bi = false;
         if (inter) {
-          unsigned use = 1;
-          if (enc) {
-            unsigned hit = 0, tot = 0;
-            for (int i = 0; i < 64; i++) {
-              tot += rb[i] != 0;
-              hit += rb[i] != 0 && blk[i] == rb[i];
-            }
-            use = hit * 4 >= tot;
-          }
+          unsigned use = enc ? ic.hit * 4 >= ic.tot : 1;
           bi = cbit(e, d, enc, &mi->mode[sa * 4 + sl], use, LIM_NZ);
           rs.skip_cur[bx] = bi ? 2 : 0;
         }
@@ -618,16 +645,16 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
         }
         if (enc)
           for (int i = 0; i < 64; i++) nz77 += (unsigned)(blk[i] != 0) & zz_interior[i];
+        unsigned rn77 = 0; /* inter: the reference's 7x7 count */
         if (bi) {
           /* the reference count, and with several references how many of their means
            * lie between 0 and +-1 (those may go either way) */
-          unsigned rn = 0, mb = 0;
-          for (int i = 0; i < 64; i++) {
-            rn += (unsigned)(rb[i] != 0) & zz_interior[i];
-            mb += maybe_nz(rb[i], fb[i]) & zz_interior[i];
-          }
-          unsigned c2 = reff ? (mb == 0 ? 0u : mb <= 2 ? 1u : mb <= 5 ? 2u : 3u) : nzb / 4;
-          nz77 = code_tree(e, d, enc, mi->nz77[rn][c2], 6, nz77);
+          unsigned mb = 0;
+          for (unsigned i = 0; i < 64; i++) rn77 += (unsigned)(rb[i] != 0) & zz_interior[i];
+          if (has_frac)
+            for (unsigned i = 0; i < 64; i++) mb += maybe_nz(rb[i], fb[i]) & zz_interior[i];
+          unsigned c2 = has_frac ? (mb == 0 ? 0u : mb <= 2 ? 1u : mb <= 5 ? 2u : 3u) : nzb / 4;
+          nz77 = code_tree(e, d, enc, mi->nz77[rn77][c2], 6, nz77);
         } else {
           nz77 = code_tree(e, d, enc, m->nz77[nzb], 6, nz77);
         }
@@ -648,9 +675,7 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
         const uint32_t wn = above && left ? 13u : 32u, wd = above && left ? 6u : 0u;
         unsigned left_n = nz77;
         /* inter: the reference's non-zeros still to come in the 7x7 (against left_n) */
-        unsigned rem_r = 0;
-        if (bi)
-          for (int i = 0; i < 64; i++) rem_r += (unsigned)(rb[i] != 0) & zz_interior[i];
+        unsigned rem_r = rn77;
         for (unsigned k = 0; k < 49 && left_n; k++) {
           unsigned n = interior_nat[k];
           unsigned z = nat_to_zz[n];
@@ -912,24 +937,24 @@ ims_status jcm_encode_rows(const jpg_image *img, unsigned comp, uint32_t row0, u
                            ac_enc *enc) {
   bool bad = false;
   /* The encoder only reads img; code_rows writes coefficients only when decoding. */
-  return code_rows((jpg_image *)(uintptr_t)img, comp, row0, row1, m, NULL, NULL, NULL, enc, NULL, true, false,
+  return code_rows((jpg_image *)(uintptr_t)img, comp, row0, row1, m, NULL, NULL, enc, NULL, true, false,
                    &bad);
 }
 
 ims_status jcm_decode_rows(jpg_image *img, unsigned comp, uint32_t row0, uint32_t row1, jcm_ctx *m, ac_dec *dec,
                            bool *bad) {
-  return code_rows(img, comp, row0, row1, m, NULL, NULL, NULL, NULL, dec, false, false, bad);
+  return code_rows(img, comp, row0, row1, m, NULL, NULL, NULL, dec, false, false, bad);
 }
 
-ims_status jcm_encode_rows_inter(const jpg_image *img, const int16_t *refc, const uint8_t *reff, unsigned comp,
-                                 uint32_t row0, uint32_t row1, jcm_ctx *m, jcm_ictx *mi, ac_enc *enc) {
+ims_status jcm_encode_rows_inter(const jpg_image *img, const jcm_refs *refs, unsigned comp, uint32_t row0,
+                                 uint32_t row1, jcm_ctx *m, jcm_ictx *mi, ac_enc *enc) {
   bool bad = false;
-  return code_rows((jpg_image *)(uintptr_t)img, comp, row0, row1, m, refc, reff, mi, enc, NULL, true, true, &bad);
+  return code_rows((jpg_image *)(uintptr_t)img, comp, row0, row1, m, refs, mi, enc, NULL, true, true, &bad);
 }
 
-ims_status jcm_decode_rows_inter(jpg_image *img, const int16_t *refc, const uint8_t *reff, unsigned comp,
-                                 uint32_t row0, uint32_t row1, jcm_ctx *m, jcm_ictx *mi, ac_dec *dec, bool *bad) {
-  return code_rows(img, comp, row0, row1, m, refc, reff, mi, NULL, dec, false, true, bad);
+ims_status jcm_decode_rows_inter(jpg_image *img, const jcm_refs *refs, unsigned comp, uint32_t row0, uint32_t row1,
+                                 jcm_ctx *m, jcm_ictx *mi, ac_dec *dec, bool *bad) {
+  return code_rows(img, comp, row0, row1, m, refs, mi, NULL, dec, false, true, bad);
 }
 
 void jcm_ictx_init(jcm_ictx *mi) {

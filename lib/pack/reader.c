@@ -7,6 +7,7 @@
 #include "common/hash.h"
 #include "common/mem.h"
 #include "common/pool.h"
+#include "jpeg/jpeg.h"
 #include "pack.h"
 #include "reader_internal.h"
 
@@ -34,6 +35,7 @@ ims_status ims_reader_new(const ims_options *o, ims_reader **out) {
   /* Each decoding thread holds up to CODEC_MAX_REFS parsed references, and the next
    * content reuses all but one of them. NULL (out of memory): parsed every time. */
   r->parsed = codec_cache_new((size_t)r->opt.threads * (CODEC_MAX_REFS + 1) + 2, (size_t)256 << 20);
+  r->jcm = jcm_work_new(); /* NULL: each call allocates its own */
   r->in.fd = -1;
   *out = r;
   return IMS_OK;
@@ -161,6 +163,8 @@ static ims_status decode_block(const ims_reader *r, uint32_t c, uint32_t b, cons
   codec_env env = env_from_options(&r->opt);
   env.threads = r->opt.threads;
   env.cache = r->parsed;
+  env.jcm = r->jcm;
+  env.keep_decoded = r->referenced[c] && ct->n_blocks == 1;
   st = cd->decode(&env, payload->p, payload->len, refs, n_refs, dst, (size_t)br->raw_len, err);
   if (st) ims_err_prefix(err, "block at offset %#llx", (unsigned long long)br->offset);
   return st;
@@ -388,6 +392,7 @@ void ims_reader_close(ims_reader *r) {
   if (r->cache) refcache_free(r->cache);
   free(r->cache);
   codec_cache_free(r->parsed);
+  jcm_work_free(r->jcm);
   free(r->referenced);
   free(r->first_entry);
   free(r->complete);

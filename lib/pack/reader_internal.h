@@ -40,6 +40,7 @@ struct ims_reader {
   uint8_t *complete;    /* per content: all blocks present (always 1 unless damaged) */
   uint8_t *referenced;  /* per content: some content is predicted from it */
   refcache *cache;      /* decoded referenced contents; its own lock (used by pool threads) */
+  struct jcm_work *jcm;       /* context memory of the JPEG codec's calls (may be NULL) */
   struct codec_cache *parsed; /* references as the codecs parse them (may be NULL): a frame
                                  parsed for one content is reused by the next ones */
 };

@@ -19,6 +19,7 @@
 #include "common/hash.h"
 #include "common/mem.h"
 #include "common/pool.h"
+#include "jpeg/jpeg.h"
 #include "pack.h"
 #include "similar/similar.h"
 
@@ -831,6 +832,7 @@ static ims_status code_contents(ims_writer *w, w_content *wc, arc_index *ix) {
    * contents): a larger cache only holds more memory, which glibc then trims and faults
    * back in (timelapse, 60 frames, -j1: 35,000 minor faults with 20 entries, 9,700 with 4). */
   s.env.cache = codec_cache_new((size_t)w->opt.threads * (w->opt.refs + 1) + 2, (size_t)256 << 20);
+  s.env.jcm = jcm_work_new(); /* NULL (out of memory): each call allocates its own */
   s.ring = calloc(ring, sizeof *s.ring);
   pthread_t *tids = calloc(w->opt.threads, sizeof *tids);
   bool mu_ok = false, work_ok = false, done_ok = false;
@@ -932,6 +934,7 @@ done:
   if (work_ok) (void)pthread_cond_destroy(&s.work);
   if (mu_ok) (void)pthread_mutex_destroy(&s.mu);
   codec_cache_free(s.env.cache);
+  jcm_work_free(s.env.jcm);
   free(s.ring);
   free(tids);
   return st;
