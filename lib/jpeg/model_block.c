@@ -252,7 +252,21 @@ void jcm_ctx_init(jcm_ctx *m) {
 /* Without a branch (its operand is data): x | 1 has x's bit length for x >= 1. */
 static inline unsigned bitlen32(uint32_t x) { return 32u - (unsigned)__builtin_clz(x | 1u) - (x == 0); }
 
-static inline uint32_t abs32(int32_t v) { return v < 0 ? 0u - (uint32_t)v : (uint32_t)v; }
+/* Branch-free (a compare on data compiles to a branch in places, which mispredicts). */
+static inline uint32_t abs32(int32_t v) {
+  uint32_t m = 0u - ((uint32_t)v >> 31);
+  return ((uint32_t)v ^ m) - m;
+}
+
+/* neg ? -mag : mag without a branch (neg is 0 or 1). */
+static inline int32_t apply_sign(uint32_t mag, unsigned neg) {
+  uint32_t m = 0u - (uint32_t)neg;
+  return (int32_t)((mag ^ m) - m);
+}
+
+/* 1 when v > 0 / v < 0, without a branch. */
+static inline unsigned is_pos(int32_t v) { return (unsigned)((0u - (uint32_t)v) >> 31) & ~((uint32_t)v >> 31); }
+static inline unsigned is_neg(int32_t v) { return (uint32_t)v >> 31; }
 
 /* Floor division by 2^s, 1 <= s <= 31, without shifting a negative value: bias into the
  * unsigned range, shift, unbias (2^31 is a multiple of 2^s). */
@@ -314,7 +328,7 @@ static ALWAYS_INLINE int32_t code_value(ac_enc *e, ac_dec *d, bool enc, int32_t 
     unsigned bit = cbit(e, d, enc, &mant[nbits][b], (mag >> b) & 1u, LIM_MANT);
     if (!enc) mag = mag << 1 | bit;
   }
-  return neg ? -(int32_t)mag : (int32_t)mag;
+  return apply_sign(mag, neg);
 }
 
 /* A magnitude >= 0 (below 2^16): zero flag, exponent in unary (contexts inheriting from
@@ -363,7 +377,7 @@ static ALWAYS_INLINE int32_t code_value_pred(ac_enc *e, ac_dec *d, bool enc, int
     if (rel == 2 && bit != ((pmag >> b) & 1u)) rel = bit ? 4u : 5u;
   }
   if (!enc) mag = got;
-  return neg ? -(int32_t)mag : (int32_t)mag;
+  return apply_sign(mag, neg);
 }
 
 /* A value of n bits, most significant first, through a binary tree of contexts. */
@@ -657,7 +671,7 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
           /* in-block: the already coded interior neighbours in frequency, (u-1, v), (u, v-1) */
           uint32_t mag = wn * (abs32(pa[z]) + abs32(pl[z])) + wd * abs32(pal[z]) +
                          16u * ((uint32_t)ab[n - 1] + ab[n - 8]);
-          unsigned sctx = (unsigned)((pa[z] > 0) + 2 * (pa[z] < 0) + 3 * (pl[z] > 0) + 6 * (pl[z] < 0));
+          unsigned sctx = is_pos(pa[z]) + 2 * is_neg(pa[z]) + 3 * is_pos(pl[z]) + 6 * is_neg(pl[z]);
           int32_t v;
           if (bi && rb[z]) {
             /* an "equal" flag; when not equal, the difference d = v - r: one bit "away
