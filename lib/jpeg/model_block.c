@@ -368,13 +368,15 @@ static ALWAYS_INLINE int32_t code_value_pred(ac_enc *e, ac_dec *d, bool enc, int
   unsigned pbits = bitlen32(pmag);
   /* rel: 0 prediction shorter, 1 longer, 2/3 same length and equal so far (its next bit
    * 0/1), 4 the value's bits so far above the prediction's, 5 below. */
-  unsigned rel = pbits < nbits ? 0u : pbits > nbits ? 1u : 2u;
+  unsigned rel = (unsigned)(pbits > nbits) + 2u * (pbits == nbits);
   uint32_t got = 1;
   for (unsigned b = nbits - 1; b-- > 0;) {
-    unsigned r = rel == 2 ? 2u + ((pmag >> b) & 1u) : rel;
-    unsigned bit = cbit(e, d, enc, &mant[nbits][b][r], (mag >> b) & 1u, LIM_MANT);
+    /* without branches: r = rel == 2 ? 2 + pbit : rel; at the first bit that differs
+     * from the prediction's, rel = bit ? 4 : 5 */
+    unsigned pbit = (pmag >> b) & 1u, same = rel == 2;
+    unsigned bit = cbit(e, d, enc, &mant[nbits][b][rel + (pbit & same)], (mag >> b) & 1u, LIM_MANT);
     got = got << 1 | bit;
-    if (rel == 2 && bit != ((pmag >> b) & 1u)) rel = bit ? 4u : 5u;
+    rel += (same & (bit ^ pbit)) * (3u - bit);
   }
   if (!enc) mag = got;
   return apply_sign(mag, neg);
