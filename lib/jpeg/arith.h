@@ -78,9 +78,14 @@ static inline void ac_update(ac_prob *pr, unsigned bit, unsigned limit) {
    * computed before the bit is known (the decoder learns it last), then one is chosen. */
   uint32_t p = pr->p0, n = pr->n;
   uint32_t r = ac_rate_tab[n];
-  uint32_t up = ((AC_P_MAX - p) * r) >> 15;
-  uint32_t down = ((p - AC_P_MIN) * r) >> 15;
-  pr->p0 = (uint16_t)ac_select(bit, p - down, p + up);
+  /* One product: p + floor((AC_P_MAX - p) r / 2^15) for bit 0, p - floor((p - AC_P_MIN)
+   * r / 2^15) = p + ceil(-(p - AC_P_MIN) r / 2^15) for bit 1: the signed step t r, plus
+   * 2^15 - 1 for bit 1, divided by 2^15 rounding down (a shift of the value biased by
+   * 2^31, as asr32: no shift of a negative number). |t r| < 2^31. */
+  uint32_t m = 0u - bit;
+  uint32_t target = AC_P_MAX - ((AC_P_MAX - AC_P_MIN) & m);
+  uint32_t step = (target - p) * r + (32767u & m) + 0x80000000u;
+  pr->p0 = (uint16_t)(p + (step >> 15) - (0x80000000u >> 15));
   pr->n = (uint16_t)(n + (n < limit));
 }
 
