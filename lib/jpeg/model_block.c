@@ -47,6 +47,12 @@ static const uint8_t interior_nat[49] = {9,  10, 17, 25, 18, 11, 12, 19, 26, 33,
                                          20, 13, 14, 21, 28, 35, 42, 49, 57, 50, 43, 36, 29,
                                          22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31,
                                          39, 46, 53, 60, 61, 54, 47, 55, 62, 63};
+/* Their zigzag indices, and one more entry (the last position again) so that the loop can
+ * look one position ahead. */
+static const uint8_t interior_zz[50] = {4,  7,  8,  11, 12, 13, 16, 17, 18, 19, 22, 23, 24,
+                                        25, 26, 29, 30, 31, 32, 33, 34, 36, 37, 38, 39, 40,
+                                        41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53,
+                                        54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 63};
 
 /* 1-D IDCT basis: round(2048 * C(u) / 2 * cos((2x + 1) u pi / 16)), C(0) = 1/sqrt(2).
  * idct_b[x][u]; idct_b[7 - x][u] = (-1)^u idct_b[x][u]. */
@@ -667,13 +673,27 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
         unsigned rem_r = 0;
         if (bi)
           for (int i = 0; i < 64; i++) rem_r += (unsigned)(rb[i] != 0) & zz_interior[i];
+        /* The neighbour blocks' part of the next position's contexts is computed one
+         * position ahead: it does not depend on the bits being decoded, so it is ready when
+         * a mispredicted branch on them resumes. */
+        uint32_t nb_mag = 0;
+        unsigned nb_sctx = 0;
+        {
+          unsigned z = interior_zz[0];
+          nb_mag = wn * (abs32(pa[z]) + abs32(pl[z])) + wd * abs32(pal[z]);
+          nb_sctx = is_pos(pa[z]) + 2 * is_neg(pa[z]) + 3 * is_pos(pl[z]) + 6 * is_neg(pl[z]);
+        }
         for (unsigned k = 0; k < 49 && left_n; k++) {
           unsigned n = interior_nat[k];
-          unsigned z = nat_to_zz[n];
+          unsigned z = interior_zz[k];
           /* in-block: the already coded interior neighbours in frequency, (u-1, v), (u, v-1) */
-          uint32_t mag = wn * (abs32(pa[z]) + abs32(pl[z])) + wd * abs32(pal[z]) +
-                         16u * ((uint32_t)ab[n - 1] + ab[n - 8]);
-          unsigned sctx = is_pos(pa[z]) + 2 * is_neg(pa[z]) + 3 * is_pos(pl[z]) + 6 * is_neg(pl[z]);
+          uint32_t mag = nb_mag + 16u * ((uint32_t)ab[n - 1] + ab[n - 8]);
+          unsigned sctx = nb_sctx;
+          {
+            unsigned z1 = interior_zz[k + 1];
+            nb_mag = wn * (abs32(pa[z1]) + abs32(pl[z1])) + wd * abs32(pal[z1]);
+            nb_sctx = is_pos(pa[z1]) + 2 * is_neg(pa[z1]) + 3 * is_pos(pl[z1]) + 6 * is_neg(pl[z1]);
+          }
           int32_t v;
           if (bi && rb[z]) {
             /* an "equal" flag; when not equal, the difference d = v - r: one bit "away
