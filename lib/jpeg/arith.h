@@ -142,7 +142,7 @@ static inline void ac_encode(ac_enc *e, ac_prob *pr, unsigned bit, unsigned limi
   e->low += bound & (0u - bit);
   e->range = ac_select(bit, e->range - bound, bound);
   ac_update(pr, bit, limit);
-  while (e->range < (1u << 24)) {
+  while (__builtin_expect(e->range < (1u << 24), 0)) {
     e->range <<= 8;
     ac_shift_low(e);
   }
@@ -186,7 +186,7 @@ static inline unsigned ac_decode(ac_dec *d, ac_prob *pr, unsigned limit) {
   d->code = code;
   d->range = range;
   ac_update(pr, bit, limit);
-  while (d->range < (1u << 24)) {
+  while (__builtin_expect(d->range < (1u << 24), 0)) { /* about one decision in twelve */
     d->range <<= 8;
     d->code = d->code << 8 | ac_get(d);
   }
