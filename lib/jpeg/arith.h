@@ -73,9 +73,8 @@ static inline uint32_t ac_select(unsigned bit, uint32_t a, uint32_t b) {
 }
 
 static inline void ac_update(ac_prob *pr, unsigned bit, unsigned limit) {
-  /* Move p0 towards 0 (bit 1) or 65536 (bit 0) by the step. p0 stays in [1, 65535]
-   * because the step is below 1; the clamp keeps it off the extremes. Both moves are
-   * computed before the bit is known (the decoder learns it last), then one is chosen. */
+  /* Move p0 towards AC_P_MIN (bit 1) or AC_P_MAX (bit 0) by the step, which is below 1,
+   * so p0 stays in [AC_P_MIN, AC_P_MAX]. */
   uint32_t p = pr->p0, n = pr->n;
   uint32_t r = ac_rate_tab[n];
   /* One product: p + floor((AC_P_MAX - p) r / 2^15) for bit 0, p - floor((p - AC_P_MIN)
@@ -186,7 +185,7 @@ static inline unsigned ac_decode(ac_dec *d, ac_prob *pr, unsigned limit) {
   d->code = code;
   d->range = range;
   ac_update(pr, bit, limit);
-  while (__builtin_expect(d->range < (1u << 24), 0)) { /* about one decision in twelve */
+  while (__builtin_expect(d->range < (1u << 24), 0)) { /* one byte per 8 bits of output */
     d->range <<= 8;
     d->code = d->code << 8 | ac_get(d);
   }
