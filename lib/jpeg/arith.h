@@ -73,14 +73,18 @@ static inline uint32_t ac_select(unsigned bit, uint32_t a, uint32_t b) {
 }
 
 static inline void ac_update(ac_prob *pr, unsigned bit, unsigned limit) {
-  /* Move p0 towards 0 (bit 1) or 65536 (bit 0) by the step. p0 stays in [1, 65535]
-   * because the step is below 1; the clamp keeps it off the extremes. Both moves are
-   * computed before the bit is known (the decoder learns it last), then one is chosen. */
+  /* Move p0 towards AC_P_MIN (bit 1) or AC_P_MAX (bit 0) by the step, which is below 1,
+   * so p0 stays in [AC_P_MIN, AC_P_MAX]. */
   uint32_t p = pr->p0, n = pr->n;
   uint32_t r = ac_rate_tab[n];
-  uint32_t up = ((AC_P_MAX - p) * r) >> 15;
-  uint32_t down = ((p - AC_P_MIN) * r) >> 15;
-  pr->p0 = (uint16_t)ac_select(bit, p - down, p + up);
+  /* One product: p + floor((AC_P_MAX - p) r / 2^15) for bit 0, p - floor((p - AC_P_MIN)
+   * r / 2^15) = p + ceil(-(p - AC_P_MIN) r / 2^15) for bit 1: the signed step t r, plus
+   * 2^15 - 1 for bit 1, divided by 2^15 rounding down (a shift of the value biased by
+   * 2^31, as asr32: no shift of a negative number). |t r| < 2^31. */
+  uint32_t m = 0u - bit;
+  uint32_t target = AC_P_MAX - ((AC_P_MAX - AC_P_MIN) & m);
+  uint32_t step = (target - p) * r + (32767u & m) + 0x80000000u;
+  pr->p0 = (uint16_t)(p + (step >> 15) - (0x80000000u >> 15));
   pr->n = (uint16_t)(n + (n < limit));
 }
 
@@ -137,7 +141,7 @@ static inline void ac_encode(ac_enc *e, ac_prob *pr, unsigned bit, unsigned limi
   e->low += bound & (0u - bit);
   e->range = ac_select(bit, e->range - bound, bound);
   ac_update(pr, bit, limit);
-  while (e->range < (1u << 24)) {
+  while (__builtin_expect(e->range < (1u << 24), 0)) {
     e->range <<= 8;
     ac_shift_low(e);
   }
@@ -181,7 +185,7 @@ static inline unsigned ac_decode(ac_dec *d, ac_prob *pr, unsigned limit) {
   d->code = code;
   d->range = range;
   ac_update(pr, bit, limit);
-  while (d->range < (1u << 24)) {
+  while (__builtin_expect(d->range < (1u << 24), 0)) { /* one byte per 8 bits of output */
     d->range <<= 8;
     d->code = d->code << 8 | ac_get(d);
   }

@@ -47,6 +47,12 @@ static const uint8_t interior_nat[49] = {9,  10, 17, 25, 18, 11, 12, 19, 26, 33,
                                          20, 13, 14, 21, 28, 35, 42, 49, 57, 50, 43, 36, 29,
                                          22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31,
                                          39, 46, 53, 60, 61, 54, 47, 55, 62, 63};
+/* Their zigzag indices, and one more entry (the last position again) so that the loop can
+ * look one position ahead. */
+static const uint8_t interior_zz[50] = {4,  7,  8,  11, 12, 13, 16, 17, 18, 19, 22, 23, 24,
+                                        25, 26, 29, 30, 31, 32, 33, 34, 36, 37, 38, 39, 40,
+                                        41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53,
+                                        54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 63};
 
 /* 1-D IDCT basis: round(2048 * C(u) / 2 * cos((2x + 1) u pi / 16)), C(0) = 1/sqrt(2).
  * idct_b[x][u]; idct_b[7 - x][u] = (-1)^u idct_b[x][u]. */
@@ -252,7 +258,21 @@ void jcm_ctx_init(jcm_ctx *m) {
 /* Without a branch (its operand is data): x | 1 has x's bit length for x >= 1. */
 static inline unsigned bitlen32(uint32_t x) { return 32u - (unsigned)__builtin_clz(x | 1u) - (x == 0); }
 
-static inline uint32_t abs32(int32_t v) { return v < 0 ? 0u - (uint32_t)v : (uint32_t)v; }
+/* Branch-free (a compare on data compiles to a branch in places, which mispredicts). */
+static inline uint32_t abs32(int32_t v) {
+  uint32_t m = 0u - ((uint32_t)v >> 31);
+  return ((uint32_t)v ^ m) - m;
+}
+
+/* neg ? -mag : mag without a branch (neg is 0 or 1). */
+static inline int32_t apply_sign(uint32_t mag, unsigned neg) {
+  uint32_t m = 0u - (uint32_t)neg;
+  return (int32_t)((mag ^ m) - m);
+}
+
+/* 1 when v > 0 / v < 0, without a branch. */
+static inline unsigned is_pos(int32_t v) { return (unsigned)((0u - (uint32_t)v) >> 31) & ~((uint32_t)v >> 31); }
+static inline unsigned is_neg(int32_t v) { return (uint32_t)v >> 31; }
 
 /* Floor division by 2^s, 1 <= s <= 31, without shifting a negative value: bias into the
  * unsigned range, shift, unbias (2^31 is a multiple of 2^s). */
@@ -314,7 +334,7 @@ static ALWAYS_INLINE int32_t code_value(ac_enc *e, ac_dec *d, bool enc, int32_t 
     unsigned bit = cbit(e, d, enc, &mant[nbits][b], (mag >> b) & 1u, LIM_MANT);
     if (!enc) mag = mag << 1 | bit;
   }
-  return neg ? -(int32_t)mag : (int32_t)mag;
+  return apply_sign(mag, neg);
 }
 
 /* A magnitude >= 0 (below 2^16): zero flag, exponent in unary (contexts inheriting from
@@ -354,16 +374,18 @@ static ALWAYS_INLINE int32_t code_value_pred(ac_enc *e, ac_dec *d, bool enc, int
   unsigned pbits = bitlen32(pmag);
   /* rel: 0 prediction shorter, 1 longer, 2/3 same length and equal so far (its next bit
    * 0/1), 4 the value's bits so far above the prediction's, 5 below. */
-  unsigned rel = pbits < nbits ? 0u : pbits > nbits ? 1u : 2u;
+  unsigned rel = (unsigned)(pbits > nbits) + 2u * (pbits == nbits);
   uint32_t got = 1;
   for (unsigned b = nbits - 1; b-- > 0;) {
-    unsigned r = rel == 2 ? 2u + ((pmag >> b) & 1u) : rel;
-    unsigned bit = cbit(e, d, enc, &mant[nbits][b][r], (mag >> b) & 1u, LIM_MANT);
+    /* without branches: r = rel == 2 ? 2 + pbit : rel; at the first bit that differs
+     * from the prediction's, rel = bit ? 4 : 5 */
+    unsigned pbit = (pmag >> b) & 1u, same = rel == 2;
+    unsigned bit = cbit(e, d, enc, &mant[nbits][b][rel + (pbit & same)], (mag >> b) & 1u, LIM_MANT);
     got = got << 1 | bit;
-    if (rel == 2 && bit != ((pmag >> b) & 1u)) rel = bit ? 4u : 5u;
+    rel += (same & (bit ^ pbit)) * (3u - bit);
   }
   if (!enc) mag = got;
-  return neg ? -(int32_t)mag : (int32_t)mag;
+  return apply_sign(mag, neg);
 }
 
 /* A value of n bits, most significant first, through a binary tree of contexts. */
@@ -676,13 +698,27 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
         unsigned left_n = nz77;
         /* inter: the reference's non-zeros still to come in the 7x7 (against left_n) */
         unsigned rem_r = rn77;
+        /* The neighbour blocks' part of the next position's contexts is computed one
+         * position ahead: it does not depend on the bits being decoded, so it is ready when
+         * a mispredicted branch on them resumes. */
+        uint32_t nb_mag = 0;
+        unsigned nb_sctx = 0;
+        {
+          unsigned z = interior_zz[0];
+          nb_mag = wn * (abs32(pa[z]) + abs32(pl[z])) + wd * abs32(pal[z]);
+          nb_sctx = is_pos(pa[z]) + 2 * is_neg(pa[z]) + 3 * is_pos(pl[z]) + 6 * is_neg(pl[z]);
+        }
         for (unsigned k = 0; k < 49 && left_n; k++) {
           unsigned n = interior_nat[k];
-          unsigned z = nat_to_zz[n];
+          unsigned z = interior_zz[k];
           /* in-block: the already coded interior neighbours in frequency, (u-1, v), (u, v-1) */
-          uint32_t mag = wn * (abs32(pa[z]) + abs32(pl[z])) + wd * abs32(pal[z]) +
-                         16u * ((uint32_t)ab[n - 1] + ab[n - 8]);
-          unsigned sctx = (unsigned)((pa[z] > 0) + 2 * (pa[z] < 0) + 3 * (pl[z] > 0) + 6 * (pl[z] < 0));
+          uint32_t mag = nb_mag + 16u * ((uint32_t)ab[n - 1] + ab[n - 8]);
+          unsigned sctx = nb_sctx;
+          {
+            unsigned z1 = interior_zz[k + 1];
+            nb_mag = wn * (abs32(pa[z1]) + abs32(pl[z1])) + wd * abs32(pal[z1]);
+            nb_sctx = is_pos(pa[z1]) + 2 * is_neg(pa[z1]) + 3 * is_pos(pl[z1]) + 6 * is_neg(pl[z1]);
+          }
           int32_t v;
           if (bi && rb[z]) {
             /* an "equal" flag; when not equal, the difference d = v - r: one bit "away
