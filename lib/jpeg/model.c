@@ -508,7 +508,7 @@ ims_status jcm_decode_refs(const uint8_t *data, size_t len, jpg_image *img, cons
   uint8_t ver, nc, nr = 0;
   if (!rd_u8(&r, &ver)) return ims_fail(err, IMS_E_CORRUPT, "jcm: stream truncated");
   /* development builds' streams, and the inter streams of the model with one reference */
-  if ((ver >= JCM_VERSION_OLDEST && ver < JCM_VERSION) || ver == JCM_VERSION_INTER_OLD)
+  if ((ver >= JCM_VERSION_OLDEST && ver < JCM_VERSION) || (ver >= JCM_VERSION_INTER_OLD && ver < JCM_VERSION_INTER))
     return ims_fail(err, IMS_E_VERSION, "jcm: stream version %u is from a development build (this one reads %u and %u)",
                     ver, JCM_VERSION, JCM_VERSION_INTER);
   if (ver != JCM_VERSION && ver != JCM_VERSION_INTER)

@@ -17,9 +17,11 @@
 #include "jpeg/jpeg.h"
 
 #define JCM_VERSION 3
-#define JCM_VERSION_INTER 5 /* coded against reference images: needs them to decode */
+#define JCM_VERSION_INTER 6 /* coded against reference images: needs them to decode */
 #define JCM_VERSION_OLDEST 1 /* 1 and 2: development builds before the all-zero flag, refused */
-#define JCM_VERSION_INTER_OLD 4 /* the inter model with one reference (before the noise work): refused */
+/* Inter streams of earlier models, refused: 4 the model with one reference (before the
+ * noise work), 5 the inter contexts starting at 1/2 (before their priors). */
+#define JCM_VERSION_INTER_OLD 4
 
 /* Binary decisions of one value: exponent (unary, at most JCM_EMAX ones), sign, mantissa. */
 #define JCM_EMAX 16
