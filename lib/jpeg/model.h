@@ -54,7 +54,9 @@ typedef struct jcm_ctx {
 } jcm_ctx;
 
 /* Inter contexts (docs/JPEG_MODEL.md "Inter coding"), used beside jcm_ctx when a band is
- * coded against the reference. Only ac_prob arrays. */
+ * coded against the reference. Only ac_prob arrays; jcm_ictx_init starts them from the
+ * measured priors of model_prior_inter.h (tests/tools/prior_inter.py writes it from the
+ * field order below: keep the two in step). */
 typedef struct jcm_ictx {
   ac_prob skip[32];                     /* block == reference's: [above's mode][left's mode][ref AC all 0] */
   ac_prob mode[16];                     /* block coded against the reference: [above's mode][left's] */
