@@ -85,10 +85,8 @@ def table(field, shape, members, coarse):
       a,b=zn(field,full); z+=a; n+=b
     out.append(shrink(z,n,coarse(idx)))
   return out
-def full_members(field):
-  return lambda idx: [idx]
 def pooled_parent(field, shape):
-  # coarse prior for a full table: the pooled rate over the whole field
+  # the coarser prior of a table without one of its own: the field's pooled frequency
   z=n=0
   o,d=OFF[field]
   for idx in itertools.product(*[range(x) for x in d]):
