@@ -264,11 +264,12 @@ static void ctx_fresh(jcm_ctx *m, const jcm_ctx *tmpl) {
     jcm_ctx_init(m);
 }
 
-static void ictx_fresh(jcm_ictx *mi, const jcm_ictx *tmpl) {
+/* tmpl: the templates of the first component and of the others (jcm_ictx_init's chroma). */
+static void ictx_fresh(jcm_ictx *mi, const jcm_ictx *tmpl, unsigned comp) {
   if (tmpl)
-    memcpy(mi, tmpl, sizeof *mi);
+    memcpy(mi, &tmpl[comp > 0], sizeof *mi);
   else
-    jcm_ictx_init(mi);
+    jcm_ictx_init(mi, comp > 0);
 }
 
 /* Templates for a call that will initialise contexts at least twice; NULL otherwise or
@@ -280,8 +281,11 @@ static jcm_ctx *ctx_template(bool want) {
 }
 
 static jcm_ictx *ictx_template(bool want) {
-  jcm_ictx *t = want ? malloc(sizeof *t) : NULL;
-  if (t) jcm_ictx_init(t);
+  jcm_ictx *t = want ? malloc(2 * sizeof *t) : NULL;
+  if (t) {
+    jcm_ictx_init(&t[0], false);
+    jcm_ictx_init(&t[1], true);
+  }
   return t;
 }
 
@@ -291,7 +295,7 @@ typedef struct enc_job {
   const jpg_image *img;
   const ref_view *ref[2]; /* the nearest reference, the mean of all (NULL: none / one reference) */
   const jcm_ctx *tmpl; /* NULL: each job initialises its contexts */
-  const jcm_ictx *itmpl;
+  const jcm_ictx *itmpl; /* NULL, or the templates of the first component and of the others */
   job_plan plan;
   ac_enc bands[JCM_MAX_JOBS]; /* one encoder per job, its bytes the result */
   uint8_t mode[JCM_MAX_JOBS]; /* 0 alone, 1 against the nearest reference, 2 against the mean */
@@ -336,7 +340,7 @@ static void encode_band(void *ctx, size_t k) {
     if (!mi) st = IMS_E_NOMEM;
     if (!st) {
       ctx_fresh(m, j->tmpl);
-      ictx_fresh(mi, j->itmpl);
+      ictx_fresh(mi, j->itmpl, comp);
       st = jcm_encode_rows_inter(j->img, rv->coef[comp], rv->frac[comp], comp, row0, row1, m, mi, &ei);
       if (!st) st = ac_enc_finish(&ei);
     }
@@ -452,7 +456,7 @@ typedef struct dec_job {
   jpg_image *img;
   const ref_view *ref[2]; /* as in enc_job */
   const jcm_ctx *tmpl; /* NULL: each job initialises its contexts */
-  const jcm_ictx *itmpl;
+  const jcm_ictx *itmpl; /* NULL, or the templates of the first component and of the others */
   uint8_t mode[JCM_MAX_JOBS];
   job_plan plan;
   const uint8_t *data[JCM_MAX_JOBS];
@@ -479,7 +483,7 @@ static void decode_band(void *ctx, size_t k) {
     if (!mi) {
       st = IMS_E_NOMEM;
     } else {
-      ictx_fresh(mi, j->itmpl);
+      ictx_fresh(mi, j->itmpl, comp);
       const ref_view *rv = j->ref[j->mode[b] - 1];
       st = jcm_decode_rows_inter(j->img, rv->coef[comp], rv->frac[comp], comp, j->plan.row0[b], j->plan.row1[b], m,
                                  mi, &d, &bad);

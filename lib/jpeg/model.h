@@ -105,6 +105,7 @@ ims_status jcm_decode_rows_inter(jpg_image *img, const int16_t *refc, const uint
                                  uint32_t row0, uint32_t row1, jcm_ctx *m, jcm_ictx *mi, ac_dec *dec, bool *bad);
 
 void jcm_ctx_init(jcm_ctx *m);
-void jcm_ictx_init(jcm_ictx *mi);
+/* chroma: the contexts of a band of a component other than the first (its own priors). */
+void jcm_ictx_init(jcm_ictx *mi, bool chroma);
 
 #endif

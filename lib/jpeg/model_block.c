@@ -951,24 +951,25 @@ static void prior_set(ac_prob *p, const uint16_t *tab, size_t n, uint16_t w) {
               sizeof(tab) / sizeof(uint16_t), (w));                                            \
   } while (0)
 
-void jcm_ictx_init(jcm_ictx *mi) {
+void jcm_ictx_init(jcm_ictx *mi, bool chroma) {
+  const unsigned c = chroma ? 1u : 0u;
   ac_prob_init((ac_prob *)(void *)mi, sizeof *mi / sizeof(ac_prob));
-  PRIOR_SET(mi->skip, pri_skip, PRIOR_NI);
-  PRIOR_SET(mi->mode, pri_mode, PRIOR_NI);
-  PRIOR_SET(mi->ac_eqp, pri_ac_eqp, PRIOR_NI);
-  PRIOR_SET(mi->ac_expp, pri_ac_expp, PRIOR_NI);
-  PRIOR_SET(mi->ac_signp, pri_ac_signp, PRIOR_NI);
-  PRIOR_SET(mi->d_signp, pri_d_signp, PRIOR_NI);
-  PRIOR_SET(mi->d_expp, pri_d_expp, PRIOR_NI);
-  PRIOR_SET(mi->nze, pri_nze, PRIOR_NI);
-  PRIOR_SET(mi->ed_eqp, pri_ed_eqp, PRIOR_NI);
-  PRIOR_SET(mi->ed_dsign, pri_ed_dsign, PRIOR_NI);
-  PRIOR_SET(mi->ed_dexpp, pri_ed_dexpp, PRIOR_NI);
-  PRIOR_SET(mi->dc_eq, pri_dc_eq, PRIOR_NI);
-  PRIOR_SET(mi->dc_exp, pri_dc_exp, PRIOR_NI);
-  PRIOR_SET(mi->dc_sign, pri_dc_sign, PRIOR_NI);
+  PRIOR_SET(mi->skip, pri_skip[c], PRIOR_NI);
+  PRIOR_SET(mi->mode, pri_mode[c], PRIOR_NI);
+  PRIOR_SET(mi->ac_eqp, pri_ac_eqp[c], PRIOR_NI);
+  PRIOR_SET(mi->ac_expp, pri_ac_expp[c], PRIOR_NI);
+  PRIOR_SET(mi->ac_signp, pri_ac_signp[c], PRIOR_NI);
+  PRIOR_SET(mi->d_signp, pri_d_signp[c], PRIOR_NI);
+  PRIOR_SET(mi->d_expp, pri_d_expp[c], PRIOR_NI);
+  PRIOR_SET(mi->nze, pri_nze[c], PRIOR_NI);
+  PRIOR_SET(mi->ed_eqp, pri_ed_eqp[c], PRIOR_NI);
+  PRIOR_SET(mi->ed_dsign, pri_ed_dsign[c], PRIOR_NI);
+  PRIOR_SET(mi->ed_dexpp, pri_ed_dexpp[c], PRIOR_NI);
+  PRIOR_SET(mi->dc_eq, pri_dc_eq[c], PRIOR_NI);
+  PRIOR_SET(mi->dc_exp, pri_dc_exp[c], PRIOR_NI);
+  PRIOR_SET(mi->dc_sign, pri_dc_sign[c], PRIOR_NI);
   for (int e = 0; e < 2; e++)
-    for (int t = 0; t < 7; t++) PRIOR_SET(mi->ed_exp[e][t], pri_ed_exp[e], PRIOR_NI);
+    for (int t = 0; t < 7; t++) PRIOR_SET(mi->ed_exp[e][t], pri_ed_exp[c][e], PRIOR_NI);
   for (int r = 0; r < 50; r++)
-    for (int b = 0; b < 4; b++) PRIOR_SET(mi->nz77[r][b], pri_nz77[r], PRIOR_NI);
+    for (int b = 0; b < 4; b++) PRIOR_SET(mi->nz77[r][b], pri_nz77[c][r], PRIOR_NI);
 }
