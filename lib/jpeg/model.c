@@ -392,11 +392,12 @@ static void ctx_fresh(jcm_ctx *m, const jcm_ctx *tmpl) {
     jcm_ctx_init(m);
 }
 
-static void ictx_fresh(jcm_ictx *mi, const jcm_ictx *tmpl) {
+/* tmpl: the templates of the first component and of the others (jcm_ictx_init's chroma). */
+static void ictx_fresh(jcm_ictx *mi, const jcm_ictx *tmpl, unsigned comp) {
   if (tmpl)
-    memcpy(mi, tmpl, sizeof *mi);
+    memcpy(mi, &tmpl[comp > 0], sizeof *mi);
   else
-    jcm_ictx_init(mi);
+    jcm_ictx_init(mi, comp > 0);
 }
 
 /* Templates for a call that will initialise contexts at least twice; NULL otherwise or
@@ -408,8 +409,11 @@ static jcm_ctx *ctx_template(bool want) {
 }
 
 static jcm_ictx *ictx_template(bool want) {
-  jcm_ictx *t = want ? malloc(sizeof *t) : NULL;
-  if (t) jcm_ictx_init(t);
+  jcm_ictx *t = want ? malloc(2 * sizeof *t) : NULL;
+  if (t) {
+    jcm_ictx_init(&t[0], false);
+    jcm_ictx_init(&t[1], true);
+  }
   return t;
 }
 
@@ -421,7 +425,7 @@ static jcm_ictx *ictx_template(bool want) {
 struct jcm_work {
   pthread_mutex_t mu;
   jcm_ctx *tmpl;
-  jcm_ictx *itmpl;
+  jcm_ictx *itmpl; /* 2: the first component's and the others' (jcm_ictx_init's chroma) */
   void *spare[2][JCM_WORK_KEEP]; /* [0]: jcm_ctx, [1]: jcm_ictx */
   unsigned n_spare[2];
 };
@@ -430,7 +434,7 @@ jcm_work *jcm_work_new(void) {
   jcm_work *w = calloc(1, sizeof *w);
   if (!w) return NULL;
   w->tmpl = malloc(sizeof *w->tmpl);
-  w->itmpl = malloc(sizeof *w->itmpl);
+  w->itmpl = malloc(2 * sizeof *w->itmpl);
   if (!w->tmpl || !w->itmpl || pthread_mutex_init(&w->mu, NULL) != 0) {
     free(w->tmpl);
     free(w->itmpl);
@@ -438,7 +442,8 @@ jcm_work *jcm_work_new(void) {
     return NULL;
   }
   jcm_ctx_init(w->tmpl);
-  jcm_ictx_init(w->itmpl);
+  jcm_ictx_init(&w->itmpl[0], false);
+  jcm_ictx_init(&w->itmpl[1], true);
   return w;
 }
 
@@ -481,7 +486,7 @@ typedef struct enc_job {
   const jpg_image *img;
   const ref_view *ref[2]; /* the nearest reference, the mean of all (NULL: none / one reference) */
   const jcm_ctx *tmpl; /* NULL: each job initialises its contexts */
-  const jcm_ictx *itmpl;
+  const jcm_ictx *itmpl; /* NULL, or the templates of the first component and of the others */
   jcm_work *work; /* may be NULL */
   job_plan plan;
   ac_enc bands[JCM_MAX_JOBS]; /* one encoder per job, its bytes the result */
@@ -528,7 +533,7 @@ static void encode_band(void *ctx, size_t k) {
     if (!mi) st = IMS_E_NOMEM;
     if (!st) {
       ctx_fresh(m, j->tmpl);
-      ictx_fresh(mi, j->itmpl);
+      ictx_fresh(mi, j->itmpl, comp);
       st = jcm_encode_rows_inter(j->img, &rv->r[comp], comp, row0, row1, m, mi, &ei);
       if (!st) st = ac_enc_finish(&ei);
     }
@@ -660,7 +665,7 @@ typedef struct dec_job {
   jpg_image *img;
   const ref_view *ref[2]; /* as in enc_job */
   const jcm_ctx *tmpl; /* NULL: each job initialises its contexts */
-  const jcm_ictx *itmpl;
+  const jcm_ictx *itmpl; /* NULL, or the templates of the first component and of the others */
   jcm_work *work; /* may be NULL */
   uint8_t mode[JCM_MAX_JOBS];
   job_plan plan;
@@ -688,7 +693,7 @@ static void decode_band(void *ctx, size_t k) {
     if (!mi) {
       st = IMS_E_NOMEM;
     } else {
-      ictx_fresh(mi, j->itmpl);
+      ictx_fresh(mi, j->itmpl, comp);
       const ref_view *rv = j->ref[j->mode[b] - 1];
       st = jcm_decode_rows_inter(j->img, &rv->r[comp], comp, j->plan.row0[b], j->plan.row1[b], m, mi, &d, &bad);
       work_give(j->work, 1, mi);
@@ -721,7 +726,7 @@ ims_status jcm_decode_refs_w(const uint8_t *data, size_t len, jpg_image *img, co
   uint8_t ver, nc, nr = 0;
   if (!rd_u8(&r, &ver)) return ims_fail(err, IMS_E_CORRUPT, "jcm: stream truncated");
   /* development builds' streams, and the inter streams of the model with one reference */
-  if ((ver >= JCM_VERSION_OLDEST && ver < JCM_VERSION) || ver == JCM_VERSION_INTER_OLD)
+  if ((ver >= JCM_VERSION_OLDEST && ver < JCM_VERSION) || (ver >= JCM_VERSION_INTER_OLD && ver < JCM_VERSION_INTER))
     return ims_fail(err, IMS_E_VERSION, "jcm: stream version %u is from a development build (this one reads %u and %u)",
                     ver, JCM_VERSION, JCM_VERSION_INTER);
   if (ver != JCM_VERSION && ver != JCM_VERSION_INTER)

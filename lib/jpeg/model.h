@@ -17,9 +17,11 @@
 #include "jpeg/jpeg.h"
 
 #define JCM_VERSION 3
-#define JCM_VERSION_INTER 5 /* coded against reference images: needs them to decode */
+#define JCM_VERSION_INTER 6 /* coded against reference images: needs them to decode */
 #define JCM_VERSION_OLDEST 1 /* 1 and 2: development builds before the all-zero flag, refused */
-#define JCM_VERSION_INTER_OLD 4 /* the inter model with one reference (before the noise work): refused */
+/* Inter streams of earlier models, refused: 4 the model with one reference (before the
+ * noise work), 5 the inter contexts starting at 1/2 (before their priors). */
+#define JCM_VERSION_INTER_OLD 4
 
 /* Binary decisions of one value: exponent (unary, at most JCM_EMAX ones), sign, mantissa. */
 #define JCM_EMAX 16
@@ -52,7 +54,9 @@ typedef struct jcm_ctx {
 } jcm_ctx;
 
 /* Inter contexts (docs/JPEG_MODEL.md "Inter coding"), used beside jcm_ctx when a band is
- * coded against the reference. Only ac_prob arrays. */
+ * coded against the reference. Only ac_prob arrays; jcm_ictx_init starts them from the
+ * measured priors of model_prior_inter.h (tests/tools/prior_inter.py writes it from the
+ * field order below: keep the two in step). */
 typedef struct jcm_ictx {
   ac_prob skip[32];                     /* block == reference's: [above's mode][left's mode][ref AC all 0] */
   ac_prob mode[16];                     /* block coded against the reference: [above's mode][left's] */
@@ -129,6 +133,7 @@ ims_status jcm_decode_rows_inter(jpg_image *img, const jcm_refs *refs, unsigned 
                                  jcm_ctx *m, jcm_ictx *mi, ac_dec *dec, bool *bad);
 
 void jcm_ctx_init(jcm_ctx *m);
-void jcm_ictx_init(jcm_ictx *mi);
+/* chroma: the contexts of a band of a component other than the first (its own priors). */
+void jcm_ictx_init(jcm_ictx *mi, bool chroma);
 
 #endif

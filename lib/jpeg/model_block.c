@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "jpeg/model.h"
+#include "jpeg/model_prior_inter.h"
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
@@ -26,7 +27,8 @@ enum {
    * every value at the largest exponent), each shrinking the range by less than 2^11, so
    * at most 2 shifts each. The encoder reserves this much room before each block. */
   BLOCK_MAX_SHIFTS = 8192,
-  INHERIT_N = 2, /* weight of a parent context's probability in a fresh inter context */
+  INHERIT_N = 8, /* weight of a parent context's probability in a fresh inter context */
+  PRIOR_NI = 8,  /* weight of the initial probability of the inter contexts */
 };
 
 /* 1 at the zigzag positions of the 7x7 interior (u >= 1, v >= 1). */
@@ -993,35 +995,42 @@ ims_status jcm_decode_rows_inter(jpg_image *img, const jcm_refs *refs, unsigned 
   return code_rows(img, comp, row0, row1, m, refs, mi, NULL, dec, false, true, bad);
 }
 
-void jcm_ictx_init(jcm_ictx *mi) {
+/* A context array starts from a table of the same shape: n values of P(0), with the
+ * weight of w observations. */
+static void prior_set(ac_prob *p, const uint16_t *tab, size_t n, uint16_t w) {
+  for (size_t i = 0; i < n; i++) {
+    p[i].p0 = tab[i];
+    p[i].n = w;
+  }
+}
+
+/* The same with the sizes checked at compile time: dst and tab have the same shape. */
+#define PRIOR_SET(dst, tab, w)                                                                 \
+  do {                                                                                         \
+    _Static_assert(sizeof(dst) / sizeof(ac_prob) == sizeof(tab) / sizeof(uint16_t), "shape"); \
+    prior_set((ac_prob *)(void *)&(dst), (const uint16_t *)(const void *)&(tab),               \
+              sizeof(tab) / sizeof(uint16_t), (w));                                            \
+  } while (0)
+
+void jcm_ictx_init(jcm_ictx *mi, bool chroma) {
+  const unsigned c = chroma ? 1u : 0u;
   ac_prob_init((ac_prob *)(void *)mi, sizeof *mi / sizeof(ac_prob));
+  PRIOR_SET(mi->skip, pri_skip[c], PRIOR_NI);
+  PRIOR_SET(mi->mode, pri_mode[c], PRIOR_NI);
+  PRIOR_SET(mi->ac_eqp, pri_ac_eqp[c], PRIOR_NI);
+  PRIOR_SET(mi->ac_expp, pri_ac_expp[c], PRIOR_NI);
+  PRIOR_SET(mi->ac_signp, pri_ac_signp[c], PRIOR_NI);
+  PRIOR_SET(mi->d_signp, pri_d_signp[c], PRIOR_NI);
+  PRIOR_SET(mi->d_expp, pri_d_expp[c], PRIOR_NI);
+  PRIOR_SET(mi->nze, pri_nze[c], PRIOR_NI);
+  PRIOR_SET(mi->ed_eqp, pri_ed_eqp[c], PRIOR_NI);
+  PRIOR_SET(mi->ed_dsign, pri_ed_dsign[c], PRIOR_NI);
+  PRIOR_SET(mi->ed_dexpp, pri_ed_dexpp[c], PRIOR_NI);
+  PRIOR_SET(mi->dc_eq, pri_dc_eq[c], PRIOR_NI);
+  PRIOR_SET(mi->dc_exp, pri_dc_exp[c], PRIOR_NI);
+  PRIOR_SET(mi->dc_sign, pri_dc_sign[c], PRIOR_NI);
   for (int e = 0; e < 2; e++)
-    for (int t = 0; t < 7; t++)
-      for (int z = 0; z < JCM_DL; z++)
-        for (int b = 0; b < JCM_PBE; b++)
-          for (int i = 0; i < JCM_EMAX; i++) {
-            mi->ed_exp[e][t][z][b][i].p0 = prior_ed[b][i];
-            mi->ed_exp[e][t][z][b][i].n = PRIOR_N;
-          }
-  for (int z = 0; z < JCM_DL; z++)
-    for (int f = 0; f < 2; f++)
-      for (int b = 0; b < JCM_PB; b++)
-        for (int i = 0; i < JCM_EMAX; i++) {
-          mi->ac_expp[z][f][b][i].p0 = prior_ac[b][i];
-          mi->ac_expp[z][f][b][i].n = PRIOR_N;
-        }
+    for (int t = 0; t < 7; t++) PRIOR_SET(mi->ed_exp[e][t], pri_ed_exp[c][e], PRIOR_NI);
   for (int r = 0; r < 50; r++)
-    for (int b = 0; b < 4; b++)
-      for (int i = 0; i < 64; i++) {
-        mi->nz77[r][b][i].p0 = prior_nz[nzb_tab[r]][i];
-        mi->nz77[r][b][i].n = PRIOR_N;
-      }
-  for (int e = 0; e < 2; e++)
-    for (int z = 0; z < 8; z++)
-      for (int b = 0; b < 9; b++)
-        for (int u = 0; u < 3; u++)
-          for (int i = 0; i < 8; i++) {
-            mi->nze[e][z][b][u][i].p0 = prior_ne[b][i];
-            mi->nze[e][z][b][u][i].n = PRIOR_N;
-          }
+    for (int b = 0; b < 4; b++) PRIOR_SET(mi->nz77[r][b], pri_nz77[c][r], PRIOR_NI);
 }

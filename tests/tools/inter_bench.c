@@ -1,5 +1,7 @@
 /* inter_bench: model bytes of JPEGs coded against earlier ones (jcm_encode_refs, issue #4).
- *   inter_bench [-k refs] -s [-n frames]        the synthetic time-lapse (timelapse_gen)
+ *   inter_bench [-k refs] -s [-n frames] [-f first] [-S seed] [-N noise]   the synthetic time-lapse
+ *       (timelapse_gen; -S: another scene and noise, -N: another noise realisation of the
+ *       same frames, -f: start at that frame)
  *   inter_bench [-k refs] a.jpg b.jpg c.jpg / x.jpg y.jpg ...
  * Each image after the first of a sequence ("/" starts a new one) is coded against the up
  * to k images before it (the nearest first); every stream is decoded and checked. Prints
@@ -66,17 +68,26 @@ static void one(const jpg_image *img, size_t orig, const jpg_image *const *histo
 }
 
 int main(int argc, char **argv) {
-  unsigned k = 1, n_frames = 8;
+  unsigned k = 1, n_frames = 8, first = 0;
   int synth = 0, opt;
-  while ((opt = getopt(argc, argv, "k:sn:")) != -1) {
+  tlgen_params p;
+  tlgen_defaults(&p);
+  while ((opt = getopt(argc, argv, "k:sn:f:S:N:")) != -1) {
     if (opt == 'k')
       k = (unsigned)strtoul(optarg, NULL, 10);
     else if (opt == 's')
       synth = 1;
     else if (opt == 'n')
       n_frames = (unsigned)strtoul(optarg, NULL, 10);
+    else if (opt == 'f')
+      first = (unsigned)strtoul(optarg, NULL, 10);
+    else if (opt == 'S')
+      p.seed = strtoull(optarg, NULL, 10);
+    else if (opt == 'N')
+      p.noise_stream = strtoull(optarg, NULL, 10);
     else {
-      fprintf(stderr, "usage: inter_bench [-k refs] -s [-n frames] | file.jpg ... [/ file.jpg ...]\n");
+      fprintf(stderr, "usage: inter_bench [-k refs] -s [-n frames] [-f first] [-S seed] [-N noise] | file.jpg ... "
+                      "[/ file.jpg ...]\n");
       return 2;
     }
   }
@@ -86,8 +97,6 @@ int main(int argc, char **argv) {
   }
   jpg_image *hist[MAXK] = {NULL};
   unsigned nh = 0;
-  tlgen_params p;
-  tlgen_defaults(&p);
   int n_items = synth ? (int)n_frames : argc - optind;
   for (int a = 0; a < n_items; a++) {
     uint8_t *data;
@@ -95,8 +104,8 @@ int main(int argc, char **argv) {
     char name[64];
     const char *nm = name;
     if (synth) {
-      if (tlgen_frame(&p, (uint32_t)a, &data, &len) != 0) return 1;
-      snprintf(name, sizeof name, "frame %d", a);
+      if (tlgen_frame(&p, first + (uint32_t)a, &data, &len) != 0) return 1;
+      snprintf(name, sizeof name, "frame %u", first + (unsigned)a);
     } else {
       nm = argv[optind + a];
       if (strcmp(nm, "/") == 0) {

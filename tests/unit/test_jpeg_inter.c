@@ -334,13 +334,15 @@ static void test_refs(void) {
   x.len = 0;
   REQUIRE(jcm_encode_refs(f[4], mixed, 2, 1, &x, &err) == IMS_OK);
   CHECK(x.len == one.len && memcmp(x.p, one.p, one.len) == 0);
-  /* the inter streams of the model with one reference (versions 2 and 4) are refused as
-   * versions */
+  /* the inter streams of the model with one reference (versions 2 and 4) and of the
+   * model before the inter priors (5) are refused as versions */
   x.len = 0;
   REQUIRE(buf_append(&x, one.p, one.len) == IMS_OK);
   x.p[0] = 2;
   CHECK(jcm_decode(x.p, x.len, d, f[3], 1, &err) == IMS_E_VERSION);
   x.p[0] = 4;
+  CHECK(jcm_decode(x.p, x.len, d, f[3], 1, &err) == IMS_E_VERSION);
+  x.p[0] = 5;
   CHECK(jcm_decode(x.p, x.len, d, f[3], 1, &err) == IMS_E_VERSION);
   buf_free(&x);
   buf_free(&one);

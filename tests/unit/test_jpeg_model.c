@@ -98,16 +98,16 @@ static void corruptions(const jpg_image *img, int rounds) {
   memcpy(c, s, len);
   c[0] = 0;
   CHECK(jcm_decode(c, len, back, NULL, 1, &err) == IMS_E_CORRUPT);
-  /* Versions 1 and 2 (development builds before the all-zero flag), 4 (inter streams of
-   * the model with one reference) and newer versions are refused as versions, never
-   * decoded into wrong coefficients. */
-  for (uint8_t ver = 1; ver <= 6; ver++) {
+  /* Versions 1 and 2 (development builds before the all-zero flag), 4 and 5 (inter streams
+   * of the model with one reference, and before the inter priors) and newer versions are
+   * refused as versions, never decoded into wrong coefficients. */
+  for (uint8_t ver = 1; ver <= 7; ver++) {
     if (ver == 3) continue; /* this stream's own version */
     c[0] = ver;
     ims_err_clear(&err);
     ims_status st = jcm_decode(c, len, back, NULL, 1, &err);
-    CHECK(st == (ver == 5 ? IMS_E_CORRUPT : IMS_E_VERSION)); /* 5: inter, needs references */
-    if (ver < 3 || ver == 4) CHECK(strstr(err.msg, "development build") != NULL);
+    CHECK(st == (ver == 6 ? IMS_E_CORRUPT : IMS_E_VERSION)); /* 6: inter, needs references */
+    if (ver < 3 || ver == 4 || ver == 5) CHECK(strstr(err.msg, "development build") != NULL);
   }
   CHECK(s[0] == 3);
   free(c);
