@@ -745,14 +745,18 @@ static bool dct_is_ycc(const uint8_t *hdr, size_t n, const jpg_image *img) {
 
 /* AC symbols are skipped several at a time: sk[next SKIP_BITS bits] describes the run of
  * whole symbols (code and value bits) that those bits hold, from the start: their bits
- * (SK_BITS), how far they move the coefficient index (SK_ADV: r + 1 each, 16 for ZRL) and
- * whether the last one ends the block (SK_EOB: size 0, not ZRL); 0 when even the first
- * symbol is longer (then one symbol is read through the DEC_FAST_BITS table). A group is
- * taken only while it ends inside the block (index + advance <= 63) or with its EOB. */
+ * (SK_BITS), how far they move the coefficient index (SK_ADV: r + 1 each, 16 for ZRL),
+ * and SK_END (64) when the last one ends the block (size 0, not ZRL), so that adding
+ * SK_STEP to the index both advances it and ends the block. A group is taken only while
+ * it ends inside the block (index + SK_ADV <= 63) or with its EOB. When even the first
+ * symbol is longer the entry is SK_NONE (SK_ADV 63: never taken), and one symbol is read
+ * through the DEC_FAST_BITS table. */
 #define SKIP_BITS 12
 #define SK_BITS 15u
 #define SK_ADV(e) (((e) >> 4) & 63u)
-#define SK_EOB 0x400u
+#define SK_STEP(e) (((e) >> 4) & 127u)
+#define SK_END 64u
+#define SK_NONE (63u << 4)
 
 static void build_skip(const uint16_t *aq, uint16_t *sk) {
   for (uint32_t i = 0; i < (1u << SKIP_BITS); i++) {
@@ -767,7 +771,7 @@ static void build_skip(const uint16_t *aq, uint16_t *sk) {
       if (e & DQ_ZERO) {
         if (r != 15) {
           used += t;
-          eob = SK_EOB;
+          eob = SK_END;
           break;
         }
         r = 15; /* ZRL: 16 zeros */
@@ -776,7 +780,7 @@ static void build_skip(const uint16_t *aq, uint16_t *sk) {
       adv += r + 1;
       used += t;
     }
-    sk[i] = (uint16_t)(used ? used | adv << 4 | eob : 0);
+    sk[i] = (uint16_t)(used ? used | (adv + eob) << 4 : SK_NONE);
   }
 }
 
@@ -811,10 +815,9 @@ static inline __attribute__((always_inline)) bool dct_seq_block(br *b, const jpg
   *pred = (int16_t)(uint16_t)((uint32_t)(uint16_t)*pred + (uint32_t)take_value(x << l, s));
   for (unsigned k = 1; k < 64;) {
     unsigned g = sk[b->pk];
-    if (__builtin_expect(g != 0 && k + SK_ADV(g) <= 63, 1)) {
+    if (__builtin_expect(k + SK_ADV(g) <= 63, 1)) {
       sk_skip(b, g & SK_BITS);
-      k += SK_ADV(g);
-      if (g & SK_EOB) break;
+      k += SK_STEP(g);
       continue;
     }
     e = aq[b->pk >> (SKIP_BITS - DEC_FAST_BITS)];
