@@ -3,15 +3,17 @@
  * exactly what libjpeg-turbo's 1/8-scale decode to gray gives for the files accepted here.
  * Only the scans that carry the first component's DC are walked: a sequential file's
  * first scan with that component (AC symbols skipped, not stored), a progressive file's DC
- * scans up to the one that completes the DC of the first component; the rest of the file
- * is not read.
+ * scans up to the one that completes the DC of the first component. The later scans'
+ * data is skipped by a marker search, their headers checked (a scan that codes the first
+ * component again hands the file to libjpeg).
  *
  * Accepted: 8-bit Huffman-coded baseline/extended/progressive files, one component, or
  * three in YCbCr (libjpeg's colour-space guess: JFIF, Adobe transform, component ids)
  * whose first component has the largest sampling factors. Anything else, and anything
  * odd on the way (bad codes, data that runs out, a missing restart marker, a repeated
  * component id), gives a non-OK status and the caller uses libjpeg (jpeg_thumb.c).
- * Unlike libjpeg, damage after the scans read here goes unnoticed.
+ * Unlike libjpeg, damage inside the data of the scans skipped goes unnoticed, and the
+ * data may end anywhere after the scans walked.
  *
  * Hostile input: the header walker (parse.c) checks every length, count and limit; the
  * entropy data is unstuffed into a padded buffer and checked after every MCU, so nothing

@@ -1058,6 +1058,17 @@ static ims_status dct_run(dct_state *t, jpg_hdr *h, jpg_image *img, const uint8_
     if (!dct_scan(t, h, data, len, &pos)) return IMS_E_CORRUPT;
     if (kind == JPG_SEQ || sc->al == 0) break; /* the first component's DC is complete */
   }
+  /* The later scans are not decoded, but their headers are checked: one that codes the
+   * first component's DC again would change libjpeg's picture (the walker refuses such a
+   * scan; libjpeg overwrites, or warns of a bogus progression). The data may end anywhere
+   * after the scans walked. */
+  for (;;) {
+    dct_skip_data(data, len, &pos);
+    jpg_stop stop;
+    ims_status st = jpg_hdr_next(h, data, len, &pos, &stop, NULL);
+    if (st) return st;
+    if (stop != JPG_STOP_SOS) break;
+  }
   /* libjpeg's 1x1 IDCT (jidctred.c) with its range limit (a 10-bit wrap, then the clamp),
    * in place: pixel (x, y) is written after every value it overlaps was read. */
   int32_t q = (int16_t)q0; /* ISLOW_MULT_TYPE is a short */
