@@ -1050,6 +1050,9 @@ static ims_status dct_run(dct_state *t, jpg_hdr *h, jpg_image *img, const uint8_
     if (has0 && !latched) { /* libjpeg latches a component's table at its first scan */
       q0 = h->qt[img->comp[0].tq][0];
       latched = true;
+      /* libjpeg's multiplier type may be a short or an int: a 16-bit DC quantiser above
+       * 32767 is left to it */
+      if (q0 > 32767) return IMS_E_UNSUPPORTED;
     }
     if (!has0 || kind == JPG_AC_FIRST || kind == JPG_AC_REFINE) {
       dct_skip_data(data, len, &pos);
@@ -1071,7 +1074,7 @@ static ims_status dct_run(dct_state *t, jpg_hdr *h, jpg_image *img, const uint8_
   }
   /* libjpeg's 1x1 IDCT (jidctred.c) with its range limit (a 10-bit wrap, then the clamp),
    * in place: pixel (x, y) is written after every value it overlaps was read. */
-  int32_t q = (int16_t)q0; /* ISLOW_MULT_TYPE is a short */
+  int32_t q = q0; /* <= 32767 */
   uint8_t *px = (uint8_t *)t->dcv;
   for (uint32_t y = 0; y < t->oh; y++) {
     const int16_t *src = t->dcv + (size_t)y * t->pw;
