@@ -1,4 +1,5 @@
-/* 1/8-scale gray decode of a JPEG through libjpeg-turbo (see jpeg_thumb.h).
+/* 1/8-scale gray picture of a JPEG (see jpeg_thumb.h): the DC walk of lib/jpeg/dc_thumb.h
+ * when it takes the file, else libjpeg-turbo's 1/8-scale decode.
  *
  * libjpeg reports fatal errors through error_exit, which must not return: ours longjmps to
  * the one setjmp in thumb_run (the TurboJPEG pattern, STYLE.md 1.3). All state the jump
