@@ -1,4 +1,5 @@
-/* 1/8-scale gray decode of a JPEG through libjpeg-turbo (see jpeg_thumb.h).
+/* 1/8-scale gray picture of a JPEG (see jpeg_thumb.h): the DC walk of lib/jpeg/dc_thumb.h
+ * when it takes the file, else libjpeg-turbo's 1/8-scale decode.
  *
  * libjpeg reports fatal errors through error_exit, which must not return: ours longjmps to
  * the one setjmp in thumb_run (the TurboJPEG pattern, STYLE.md 1.3). All state the jump
@@ -15,6 +16,7 @@
 #include <jpeglib.h>
 
 #include "common/mem.h"
+#include "jpeg/dc_thumb.h"
 
 enum { DEFAULT_MAX_SCANS = 256 };
 #define DEFAULT_MAX_PIXELS (UINT64_C(1) << 28)
@@ -237,8 +239,8 @@ static ims_status thumb_run(thumb_ctx *c, const uint8_t *data, size_t len, uint6
   return IMS_OK;
 }
 
-ims_status img_jpeg_thumb(const uint8_t *data, size_t len, uint64_t max_pixels, uint32_t max_scans,
-                          uint8_t **px, uint32_t *w, uint32_t *h, img_jpeg_geom *geom, ims_err *err) {
+ims_status img_jpeg_thumb_libjpeg(const uint8_t *data, size_t len, uint64_t max_pixels, uint32_t max_scans,
+                                  uint8_t **px, uint32_t *w, uint32_t *h, img_jpeg_geom *geom, ims_err *err) {
   if (!data || !px || !w || !h || !geom) return ims_fail(err, IMS_E_ARG, "jpeg thumbnail: NULL argument");
   if (len < 4 || data[0] != 0xFF || data[1] != 0xD8) return ims_fail(err, IMS_E_CORRUPT, "not a JPEG");
   thumb_ctx *c = calloc(1, sizeof *c);
@@ -256,4 +258,22 @@ ims_status img_jpeg_thumb(const uint8_t *data, size_t len, uint64_t max_pixels, 
   }
   free(c);
   return st;
+}
+
+ims_status img_jpeg_thumb(const uint8_t *data, size_t len, uint64_t max_pixels, uint32_t max_scans,
+                          uint8_t **px, uint32_t *w, uint32_t *h, img_jpeg_geom *geom, ims_err *err) {
+  if (!data || !px || !w || !h || !geom) return ims_fail(err, IMS_E_ARG, "jpeg thumbnail: NULL argument");
+  jpg_dc_info g;
+  if (jpg_dc_thumb(data, len, max_pixels, max_scans, px, w, h, &g) == IMS_OK) {
+    memset(geom, 0, sizeof *geom);
+    geom->width = g.width;
+    geom->height = g.height;
+    geom->components = g.components;
+    geom->color_space = g.color_space;
+    geom->progressive = g.progressive;
+    memcpy(geom->h_samp, g.h_samp, sizeof geom->h_samp);
+    memcpy(geom->v_samp, g.v_samp, sizeof geom->v_samp);
+    return IMS_OK;
+  }
+  return img_jpeg_thumb_libjpeg(data, len, max_pixels, max_scans, px, w, h, geom, err);
 }

@@ -16,6 +16,7 @@
 #endif
 
 #include "common/mem.h"
+#include "jpeg/dc_thumb.h"
 #include "jpeg/jpeg_internal.h"
 
 #define JPG_UPAD 4096u
@@ -702,5 +703,437 @@ fail:
   free(d.tabs);
   free(h);
   jpg_free(img);
+  return st;
+}
+
+/* ---- jpg_dc_thumb (dc_thumb.h): the first component's DC, nothing else stored ---- */
+
+enum { DCT_DEFAULT_MAX_SCANS = 256 };
+#define DCT_DEFAULT_MAX_PIXELS (UINT64_C(1) << 28)
+
+/* libjpeg's colour-space guess for three components (jdapimin.c default_decompress_parms):
+ * a JFIF APP0 means YCbCr; else an Adobe APP14 with transform 0 means RGB; else ids 'R',
+ * 'G', 'B' mean RGB; else YCbCr. hdr[0..n) is the header up to the first SOS, already
+ * walked by jpg_hdr_next. Returns true for YCbCr. */
+static bool dct_is_ycc(const uint8_t *hdr, size_t n, const jpg_image *img) {
+  bool jfif = false, adobe = false;
+  unsigned xform = 0;
+  size_t i = 2;
+  for (;;) {
+    while (i < n && hdr[i] != 0xFF) i++;
+    while (i < n && hdr[i] == 0xFF) i++;
+    if (i >= n) break;
+    uint8_t m = hdr[i++];
+    if (m == 0x00 || m == 0x01 || (m >= 0xD0 && m <= 0xD9)) continue;
+    if (n - i < 2) break;
+    size_t seglen = (size_t)hdr[i] << 8 | hdr[i + 1];
+    if (seglen < 2 || seglen > n - i) break;
+    const uint8_t *p = hdr + i + 2;
+    /* libjpeg reads at most 14 (APP0) / 12 (APP14) bytes and needs them all. */
+    if (m == 0xE0 && seglen - 2 >= 14 && memcmp(p, "JFIF", 5) == 0) jfif = true;
+    if (m == 0xEE && seglen - 2 >= 12 && memcmp(p, "Adobe", 5) == 0) {
+      adobe = true;
+      xform = p[11];
+    }
+    if (m == 0xDA) break;
+    i += seglen;
+  }
+  if (jfif) return true;
+  if (adobe) return xform != 0;
+  return !(img->comp[0].id == 'R' && img->comp[1].id == 'G' && img->comp[2].id == 'B');
+}
+
+/* AC symbols are skipped several at a time: sk[next SKIP_BITS bits] describes the run of
+ * whole symbols (code and value bits) that those bits hold, from the start: their bits
+ * (SK_BITS), how far they move the coefficient index (SK_ADV: r + 1 each, 16 for ZRL),
+ * and SK_END (64) when the last one ends the block (size 0, not ZRL), so that adding
+ * SK_STEP to the index both advances it and ends the block. A group is taken only while
+ * it ends inside the block (index + SK_ADV <= 63) or with its EOB. When even the first
+ * symbol is longer the entry is SK_NONE (SK_ADV 63: never taken), and one symbol is read
+ * through the DEC_FAST_BITS table. */
+#define SKIP_BITS 12
+#define SK_BITS 15u
+#define SK_ADV(e) (((e) >> 4) & 63u)
+#define SK_STEP(e) (((e) >> 4) & 127u)
+#define SK_END 64u
+#define SK_NONE (63u << 4)
+
+static void build_skip(const uint16_t *aq, uint16_t *sk) {
+  for (uint32_t i = 0; i < (1u << SKIP_BITS); i++) {
+    unsigned used = 0, adv = 0, eob = 0;
+    while (used < SKIP_BITS) {
+      /* the table entry of the bits after `used` (unknown bits as zeros): exact when the
+       * whole symbol lies within the known bits */
+      unsigned e = aq[((i << used) & ((1u << SKIP_BITS) - 1)) >> (SKIP_BITS - DEC_FAST_BITS)];
+      unsigned t = e & 31u;
+      if (!e || t > SKIP_BITS - used) break;
+      unsigned r = (e >> 9) & 15u;
+      if (e & DQ_ZERO) {
+        if (r != 15) {
+          used += t;
+          eob = SK_END;
+          break;
+        }
+        r = 15; /* ZRL: 16 zeros */
+      }
+      if (adv + r + 1 > 63) break;
+      adv += r + 1;
+      used += t;
+    }
+    sk[i] = (uint16_t)(used ? used | (adv + eob) << 4 : SK_NONE);
+  }
+}
+
+/* The walk's bit reader: br with the next SKIP_BITS bits as the index (pk). */
+static inline __attribute__((always_inline)) void sk_skip(br *b, unsigned n) {
+  uint64_t x = b->buf << n;
+  unsigned c = b->cnt - n; /* >= 25 */
+  b->pk = (unsigned)(x >> (64 - SKIP_BITS));
+  b->buf = x | load_be64(b->p) >> c;
+  b->p += (63u - c) >> 3;
+  b->cnt = c | 56u;
+}
+
+/* One sequential block: the DC difference is added to *pred (modulo 2^16, libjpeg's JCOEF
+ * cast) and the AC symbols are skipped by libjpeg's rules (a size-0 symbol other than ZRL
+ * ends the block; so does a run past coefficient 63). False for a bad code. */
+static inline __attribute__((always_inline)) bool dct_seq_block(br *b, const jpg_huff *dc, const uint16_t *dq,
+                                                                 const jpg_huff *ac, const uint16_t *aq,
+                                                                 const uint16_t *sk, int16_t *pred) {
+  uint64_t x = b->buf;
+  unsigned e = dq[b->pk >> (SKIP_BITS - DEC_FAST_BITS)], l, s, t;
+  if (__builtin_expect(e != 0, 1)) {
+    t = e & 31u;
+    s = (e >> 5) & 15u;
+    l = t - s;
+  } else {
+    l = huff_walk(dc, x, &s);
+    if (!l) return false;
+    t = l + s;
+  }
+  sk_skip(b, t);
+  *pred = (int16_t)(uint16_t)((uint32_t)(uint16_t)*pred + (uint32_t)take_value(x << l, s));
+  for (unsigned k = 1; k < 64;) {
+    unsigned g = sk[b->pk];
+    if (__builtin_expect(k + SK_ADV(g) <= 63, 1)) {
+      sk_skip(b, g & SK_BITS);
+      k += SK_STEP(g);
+      continue;
+    }
+    e = aq[b->pk >> (SKIP_BITS - DEC_FAST_BITS)];
+    unsigned sym;
+    if (e) {
+      l = e & 31u;
+      sym = (e >> 5) & 0xFFu;
+      if (!(e & DQ_ZERO)) l -= sym & 15u;
+    } else {
+      l = huff_walk(ac, b->buf, &sym);
+      if (!l) return false;
+    }
+    unsigned r = sym >> 4;
+    s = sym & 15u;
+    if (s == 0) {
+      sk_skip(b, l);
+      if (r != 15) break;
+      k += 16;
+      continue;
+    }
+    sk_skip(b, l + s);
+    k += r + 1u;
+  }
+  return true;
+}
+
+typedef struct dct_state {
+  dctx d;
+  jpg_scan sc;  /* the scan being walked */
+  /* DC values of the first component's blocks, pw x ph (the MCU grid, which covers every
+   * scan's blocks), then one slot that takes the other components' values */
+  int16_t *dcv;
+  uint32_t pw, ph;
+  uint32_t ow, oh; /* the picture's blocks: ceil(width / 8) x ceil(height / 8) */
+  uint16_t (*skt)[1u << SKIP_BITS]; /* 4 skip tables (sequential scans) */
+  const uint16_t *sk[4];
+} dct_state;
+
+/* Where block b of the current scan's MCUs goes relative to the MCU's first block of the
+ * first component; *junk when it is another component's. */
+static void dct_layout(const dct_state *t, size_t off[JPG_MAX_BLOCKS_IN_MCU], bool is0[JPG_MAX_BLOCKS_IN_MCU],
+                       uint32_t *sx, uint32_t *sy) {
+  const jpg_scan *sc = &t->sc;
+  *sx = *sy = 1;
+  for (unsigned b = 0; b < sc->n_blocks; b++) {
+    is0[b] = sc->blk_c[b] == 0;
+    off[b] = is0[b] ? (size_t)sc->blk_dy[b] * t->pw + sc->blk_dx[b] : 0;
+    if (is0[b]) {
+      *sx = sc->blk_sx[b];
+      *sy = sc->blk_sy[b];
+    }
+  }
+}
+
+/* Sequential MCUs [mcu, end) of one restart segment (already unstuffed into t->d.u).
+ * False when a code is bad or the data runs out. */
+static bool dct_segment_seq(dct_state *t, uint64_t mcu, uint64_t end) {
+  dctx *d = &t->d;
+  const jpg_scan *sc = &t->sc;
+  unsigned nbl = sc->n_blocks, mcus_x = sc->mcus_x;
+  const jpg_huff *dc[JPG_MAX_BLOCKS_IN_MCU], *ac[JPG_MAX_BLOCKS_IN_MCU];
+  const uint16_t *dq[JPG_MAX_BLOCKS_IN_MCU], *aq[JPG_MAX_BLOCKS_IN_MCU], *sk[JPG_MAX_BLOCKS_IN_MCU];
+  unsigned si[JPG_MAX_BLOCKS_IN_MCU];
+  size_t off[JPG_MAX_BLOCKS_IN_MCU];
+  bool is0[JPG_MAX_BLOCKS_IN_MCU];
+  uint32_t sx, sy;
+  dct_layout(t, off, is0, &sx, &sy);
+  for (unsigned k = 0; k < nbl; k++) {
+    si[k] = sc->blk_si[k];
+    dc[k] = d->dc[si[k]];
+    ac[k] = d->ac[si[k]];
+    dq[k] = d->dq[si[k]];
+    aq[k] = d->aq[si[k]];
+    sk[k] = t->sk[si[k]];
+  }
+  int16_t *junk = t->dcv + (size_t)t->pw * t->ph;
+  uint32_t mx = (uint32_t)(mcu % mcus_x), my = (uint32_t)(mcu / mcus_x);
+  int16_t *base = t->dcv + (size_t)my * sy * t->pw + (size_t)mx * sx;
+  size_t limit = 8 * d->u_len;
+  int16_t pred[4] = {0, 0, 0, 0};
+  br b = br_at(d);
+  b.pk = (unsigned)(b.buf >> (64 - SKIP_BITS));
+  for (; mcu < end; mcu++) {
+    for (unsigned k = 0; k < nbl; k++) {
+      if (!dct_seq_block(&b, dc[k], dq[k], ac[k], aq[k], sk[k], &pred[si[k]])) return false;
+      *(is0[k] ? base + off[k] : junk) = pred[si[k]];
+    }
+    if (br_pos(d, &b) > limit) return false;
+    base += sx;
+    if (++mx == mcus_x) {
+      mx = 0;
+      my++;
+      base = t->dcv + (size_t)my * sy * t->pw;
+    }
+  }
+  return true;
+}
+
+/* Progressive DC MCUs [mcu, end) of one restart segment, as dct_segment_seq. */
+static bool dct_segment_dc(dct_state *t, jpg_kind kind, uint64_t mcu, uint64_t end) {
+  dctx *d = &t->d;
+  const jpg_scan *sc = &t->sc;
+  unsigned nbl = sc->n_blocks, mcus_x = sc->mcus_x, al = sc->al;
+  size_t off[JPG_MAX_BLOCKS_IN_MCU];
+  bool is0[JPG_MAX_BLOCKS_IN_MCU];
+  uint32_t sx, sy;
+  dct_layout(t, off, is0, &sx, &sy);
+  int16_t *junk = t->dcv + (size_t)t->pw * t->ph;
+  uint32_t mx = (uint32_t)(mcu % mcus_x), my = (uint32_t)(mcu / mcus_x);
+  size_t limit = 8 * d->u_len;
+  int32_t pred[4] = {0, 0, 0, 0};
+  for (; mcu < end; mcu++) {
+    int16_t *base = t->dcv + (size_t)my * sy * t->pw + (size_t)mx * sx;
+    for (unsigned k = 0; k < nbl; k++) {
+      int16_t *dst = is0[k] ? base + off[k] : junk;
+      if (kind == JPG_DC_FIRST) {
+        unsigned i = sc->blk_si[k];
+        uint64_t w = peek(d);
+        unsigned s, l = huff_sym(d->dc[i], d->dq[i], w, &s);
+        if (!l) return false;
+        uint32_t v = s ? (uint32_t)((w << l) >> (64 - s)) : 0;
+        d->pos += l + s;
+        pred[i] = (int32_t)((uint32_t)pred[i] + (uint32_t)extend(v, s));
+        *dst = (int16_t)(uint16_t)((uint32_t)pred[i] << al); /* libjpeg's (JCOEF) cast */
+      } else if (get_bits(d, 1)) {
+        *dst = (int16_t)(*dst | (1 << al));
+      }
+    }
+    if (d->pos > limit) return false;
+    if (++mx == mcus_x) {
+      mx = 0;
+      my++;
+    }
+  }
+  return true;
+}
+
+/* Walks the entropy-coded data of the scan in t->sc from data[*pos]; *pos is left after
+ * it. False as dct_segment, or when a restart marker is missing. */
+static bool dct_scan(dct_state *t, const jpg_hdr *h, const uint8_t *data, size_t len, size_t *pos) {
+  dctx *d = &t->d;
+  const jpg_scan *sc = &t->sc;
+  jpg_kind kind = jpg_scan_kind(sc);
+  jpg_scan_tables(h, d->dc, d->ac);
+  for (unsigned s = 0; s < sc->ns; s++) {
+    if (kind != JPG_DC_REFINE) build_dtab(d->dc[s], false, &d->tabs[s]);
+    d->dq[s] = d->tabs[s].q;
+    d->aq[s] = d->tabs[4 + s].q;
+    if (kind != JPG_SEQ) continue;
+    unsigned j = 0; /* tables shared by several components are built once */
+    while (j < s && sc->ta[j] != sc->ta[s]) j++;
+    if (j == s) {
+      build_dtab(d->ac[s], true, &d->tabs[4 + s]);
+      build_skip(d->tabs[4 + s].q, t->skt[s]);
+    }
+    d->aq[s] = d->tabs[4 + j].q;
+    t->sk[s] = t->skt[j];
+  }
+  size_t i = *pos;
+  uint64_t mcu = 0;
+  for (uint64_t seg = 0; seg < sc->n_segments; seg++) {
+    i = unstuff(d, data, len, i);
+    d->pos = 0;
+    uint64_t end = mcu + sc->ri;
+    if (end > sc->n_mcus) end = sc->n_mcus;
+    if (!(kind == JPG_SEQ ? dct_segment_seq(t, mcu, end) : dct_segment_dc(t, kind, mcu, end))) return false;
+    mcu = end;
+    if (seg + 1 < sc->n_segments) {
+      size_t j = i;
+      while (j < len && data[j] == 0xFF) j++;
+      if (j == i || j >= len || data[j] != 0xD0u + (unsigned)(seg & 7u)) return false;
+      i = j + 1;
+    }
+  }
+  *pos = i;
+  return true;
+}
+
+/* Moves *pos past entropy-coded data to the next marker other than RSTn. */
+static void dct_skip_data(const uint8_t *data, size_t len, size_t *pos) {
+  size_t i = *pos;
+  for (;;) {
+    const uint8_t *q = i < len ? memchr(data + i, 0xFF, len - i) : NULL;
+    if (!q) {
+      i = len;
+      break;
+    }
+    i = (size_t)(q - data);
+    if (i + 1 >= len) break;
+    uint8_t m = data[i + 1];
+    if (m != 0x00 && m != 0xFF && (m < 0xD0 || m > 0xD7)) break;
+    i += m == 0xFF ? 1 : 2;
+  }
+  *pos = i;
+}
+
+static ims_status dct_run(dct_state *t, jpg_hdr *h, jpg_image *img, const uint8_t *data, size_t len,
+                          bool *done) {
+  size_t pos = 0;
+  bool first = true;
+  uint16_t q0 = 0;
+  bool latched = false;
+  *done = false;
+  for (;;) {
+    jpg_stop stop;
+    ims_status st = jpg_hdr_next(h, data, len, &pos, &stop, NULL);
+    if (st) return st;
+    if (stop != JPG_STOP_SOS) return IMS_E_CORRUPT; /* no (complete) DC of the first component */
+    if (first) {
+      first = false;
+      unsigned n = img->n_comp;
+      if (n != 1 && n != 3) return IMS_E_UNSUPPORTED;
+      if (img->comp[0].h != img->hmax || img->comp[0].v != img->vmax) return IMS_E_UNSUPPORTED;
+      for (unsigned a = 0; a < n; a++)
+        for (unsigned c = a + 1; c < n; c++)
+          if (img->comp[a].id == img->comp[c].id) return IMS_E_UNSUPPORTED;
+      if (n == 3 && !dct_is_ycc(data, pos, img)) return IMS_E_UNSUPPORTED;
+      t->ow = (img->width + 7) / 8;
+      t->oh = (img->height + 7) / 8;
+      t->pw = (img->width + 8u * img->hmax - 1) / (8u * img->hmax) * img->hmax;
+      t->ph = (img->height + 8u * img->vmax - 1) / (8u * img->vmax) * img->vmax;
+      t->dcv = calloc((size_t)t->pw * t->ph + 1, sizeof *t->dcv);
+      if (!t->dcv) return IMS_E_NOMEM;
+    }
+    t->sc = h->scan;
+    const jpg_scan *sc = &t->sc;
+    bool has0 = false;
+    for (unsigned s = 0; s < sc->ns; s++) has0 |= sc->ci[s] == 0;
+    jpg_kind kind = jpg_scan_kind(sc);
+    if (has0 && !latched) { /* libjpeg latches a component's table at its first scan */
+      q0 = h->qt[img->comp[0].tq][0];
+      latched = true;
+      /* libjpeg's multiplier type may be a short or an int: a 16-bit DC quantiser above
+       * 32767 is left to it */
+      if (q0 > 32767) return IMS_E_UNSUPPORTED;
+    }
+    if (!has0 || kind == JPG_AC_FIRST || kind == JPG_AC_REFINE) {
+      dct_skip_data(data, len, &pos);
+      continue;
+    }
+    if (!dct_scan(t, h, data, len, &pos)) return IMS_E_CORRUPT;
+    if (kind == JPG_SEQ || sc->al == 0) break; /* the first component's DC is complete */
+  }
+  /* The later scans are not decoded, but their headers are checked: one that codes the
+   * first component's DC again would change libjpeg's picture (the walker refuses such a
+   * scan; libjpeg overwrites, or warns of a bogus progression). The data may end anywhere
+   * after the scans walked. */
+  for (;;) {
+    dct_skip_data(data, len, &pos);
+    jpg_stop stop;
+    ims_status st = jpg_hdr_next(h, data, len, &pos, &stop, NULL);
+    if (st) return st;
+    if (stop != JPG_STOP_SOS) break;
+  }
+  /* libjpeg's 1x1 IDCT (jidctred.c) with its range limit (a 10-bit wrap, then the clamp),
+   * in place: pixel (x, y) is written after every value it overlaps was read. */
+  int32_t q = q0; /* <= 32767 */
+  uint8_t *px = (uint8_t *)t->dcv;
+  for (uint32_t y = 0; y < t->oh; y++) {
+    const int16_t *src = t->dcv + (size_t)y * t->pw;
+    uint8_t *dst = px + (size_t)y * t->ow;
+    for (uint32_t x = 0; x < t->ow; x++) {
+      /* floor((dc * q + 4) / 8) as libjpeg's arithmetic shift; |dc * q| <= 2^30 */
+      int32_t v = (int32_t)((((uint32_t)((int32_t)src[x] * q) + 4u) ^ 0x80000000u) >> 3) - (1 << 28);
+      v = (int32_t)(((uint32_t)v & 1023u) ^ 512u) - 512 + 128;
+      dst[x] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+    }
+  }
+  *done = true;
+  return IMS_OK;
+}
+
+ims_status jpg_dc_thumb(const uint8_t *data, size_t len, uint64_t max_pixels, uint32_t max_scans, uint8_t **px,
+                        uint32_t *w, uint32_t *h_out, jpg_dc_info *info) {
+  if (!data || !px || !w || !h_out || !info) return IMS_E_ARG;
+  jpg_limits lim = {max_pixels ? max_pixels : DCT_DEFAULT_MAX_PIXELS,
+                    max_scans ? max_scans : DCT_DEFAULT_MAX_SCANS, UINT64_MAX};
+  dct_state *t = calloc(1, sizeof *t);
+  jpg_image *img = calloc(1, sizeof *img);
+  jpg_hdr *h = malloc(sizeof *h);
+  size_t ucap;
+  ims_status st = IMS_E_NOMEM;
+  if (!t || !img || !h || !ims_add_size(len, JPG_UPAD + 8, &ucap) || !(t->d.u = calloc(ucap, 1)) ||
+      !(t->d.tabs = malloc(8 * sizeof *t->d.tabs)) || !(t->skt = malloc(4 * sizeof *t->skt)))
+    goto out;
+  jpg_hdr_init(h, img, &lim, false);
+  t->d.img = img;
+  bool done = false;
+  st = dct_run(t, h, img, data, len, &done);
+  if (st == IMS_OK && done) {
+    jpg_dc_info g;
+    memset(&g, 0, sizeof g);
+    g.width = img->width;
+    g.height = img->height;
+    g.components = img->n_comp;
+    g.color_space = img->n_comp == 1 ? 1 : 3;
+    g.progressive = img->progressive ? 1 : 0;
+    for (unsigned c = 0; c < img->n_comp; c++) {
+      g.h_samp[c] = img->comp[c].h;
+      g.v_samp[c] = img->comp[c].v;
+    }
+    *info = g;
+    *px = (uint8_t *)t->dcv;
+    t->dcv = NULL;
+    *w = t->ow;
+    *h_out = t->oh;
+  }
+out:
+  if (t) {
+    free(t->dcv);
+    free(t->d.u);
+    free(t->d.tabs);
+    free(t->skt);
+  }
+  free(t);
+  free(img);
+  free(h);
   return st;
 }
