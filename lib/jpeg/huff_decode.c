@@ -11,10 +11,6 @@
  * sign-extended without a branch. End-of-block, ZRL and longer codes take a slower path. */
 #include <stdlib.h>
 #include <string.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
-
 #include "common/mem.h"
 #include "jpeg/dc_thumb.h"
 #include "jpeg/jpeg_internal.h"
@@ -152,28 +148,6 @@ static inline __attribute__((always_inline)) void br_skip(br *b, unsigned n) {
   b->buf = x | load_be64(b->p) >> c;
   b->p += (63u - c) >> 3;
   b->cnt = c | 56u;
-}
-
-/* Bit k set when coefficient k is not zero. */
-static inline uint64_t nz_mask(const int16_t *blk) {
-#ifdef __SSE2__
-  /* Saturating packs keep nonzero values nonzero. */
-  const __m128i z = _mm_setzero_si128();
-  const __m128i *p = (const __m128i *)(const void *)blk;
-  __m128i a = _mm_packs_epi16(_mm_loadu_si128(p), _mm_loadu_si128(p + 1));
-  __m128i b = _mm_packs_epi16(_mm_loadu_si128(p + 2), _mm_loadu_si128(p + 3));
-  __m128i c = _mm_packs_epi16(_mm_loadu_si128(p + 4), _mm_loadu_si128(p + 5));
-  __m128i d = _mm_packs_epi16(_mm_loadu_si128(p + 6), _mm_loadu_si128(p + 7));
-  uint64_t m = (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(a, z)) |
-               (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(b, z)) << 16 |
-               (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(c, z)) << 32 |
-               (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(d, z)) << 48;
-  return ~m;
-#else
-  uint64_t m = 0;
-  for (unsigned k = 0; k < 64; k++) m |= (uint64_t)(blk[k] != 0) << k;
-  return m;
-#endif
 }
 
 static inline br br_at(const dctx *d) {
@@ -416,7 +390,7 @@ static ims_status dec_ac_refine(dctx *d, const jpg_huff *ac, const uint16_t *aq,
    * from one window refilled every 56 bits; a correction never makes a coefficient zero). */
   unsigned nbits = 0, used = 0;
   uint64_t w = peek(d);
-  uint64_t m = k <= sc->se ? nz_mask(blk) & (~(uint64_t)0 << k) & (~(uint64_t)0 >> (63u - sc->se)) : 0;
+  uint64_t m = k <= sc->se ? jpg_nz_mask(blk) & (~(uint64_t)0 << k) & (~(uint64_t)0 >> (63u - sc->se)) : 0;
   while (m) {
     int16_t *c = &blk[__builtin_ctzll(m)];
     m &= m - 1;

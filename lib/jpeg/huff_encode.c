@@ -9,10 +9,6 @@
  * a register and stores them at once, byte by byte only when they hold a 0xFF (stuffing). */
 #include <stdlib.h>
 #include <string.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
-
 #include "common/mem.h"
 #include "jpeg/jpeg_internal.h"
 
@@ -191,28 +187,6 @@ static inline __attribute__((always_inline)) unsigned nbits0(uint32_t a) {
   return 31u - (unsigned)__builtin_clz(2 * a + 1);
 }
 
-/* Bit k set when coefficient k is not zero. */
-static inline uint64_t nz_mask(const int16_t *blk) {
-#ifdef __SSE2__
-  /* Saturating packs keep nonzero values nonzero. */
-  const __m128i z = _mm_setzero_si128();
-  const __m128i *p = (const __m128i *)(const void *)blk;
-  __m128i a = _mm_packs_epi16(_mm_loadu_si128(p), _mm_loadu_si128(p + 1));
-  __m128i b = _mm_packs_epi16(_mm_loadu_si128(p + 2), _mm_loadu_si128(p + 3));
-  __m128i c = _mm_packs_epi16(_mm_loadu_si128(p + 4), _mm_loadu_si128(p + 5));
-  __m128i d = _mm_packs_epi16(_mm_loadu_si128(p + 6), _mm_loadu_si128(p + 7));
-  uint64_t m = (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(a, z)) |
-               (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(b, z)) << 16 |
-               (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(c, z)) << 32 |
-               (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(d, z)) << 48;
-  return ~m;
-#else
-  uint64_t m = 0;
-  for (unsigned k = 0; k < 64; k++) m |= (uint64_t)(blk[k] != 0) << k;
-  return m;
-#endif
-}
-
 /* Bit k set when coefficient k shifted right by al (in magnitude) is not zero. */
 static inline uint64_t nz_mask_al(const int16_t *blk, unsigned al) {
 #ifdef __SSE2__
@@ -256,7 +230,7 @@ static inline __attribute__((always_inline)) uint64_t enc_seq(bw *w, const uint6
   uint32_t x = val_entry(vt, diff, nbor);
   uint64_t e = dt[x & 15u], bad = e;
   bw_put(w, (uint32_t)(e >> 8) | x >> 4, (unsigned)e & 0xFFu);
-  uint64_t m = nz_mask(blk) & ~(uint64_t)1;
+  uint64_t m = jpg_nz_mask(blk) & ~(uint64_t)1;
   unsigned prev = 0;
   while (m) {
     unsigned k = (unsigned)__builtin_ctzll(m);

@@ -34,6 +34,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "jpeg/jpeg.h"
 
@@ -175,5 +178,27 @@ ims_status jpg_side_add_eobx(jpg_side *s, uint32_t scan, uint32_t block, uint32_
 
 /* Number of bits needed for v (0 for 0): the JPEG magnitude category. */
 static inline unsigned jpg_nbits(uint32_t v) { return v ? 32u - (unsigned)__builtin_clz(v) : 0u; }
+
+/* Bit k set when coefficient k is not zero. */
+static inline uint64_t jpg_nz_mask(const int16_t *blk) {
+#ifdef __SSE2__
+  /* Saturating packs keep nonzero values nonzero. */
+  const __m128i z = _mm_setzero_si128();
+  const __m128i *p = (const __m128i *)(const void *)blk;
+  __m128i a = _mm_packs_epi16(_mm_loadu_si128(p), _mm_loadu_si128(p + 1));
+  __m128i b = _mm_packs_epi16(_mm_loadu_si128(p + 2), _mm_loadu_si128(p + 3));
+  __m128i c = _mm_packs_epi16(_mm_loadu_si128(p + 4), _mm_loadu_si128(p + 5));
+  __m128i d = _mm_packs_epi16(_mm_loadu_si128(p + 6), _mm_loadu_si128(p + 7));
+  uint64_t m = (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(a, z)) |
+               (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(b, z)) << 16 |
+               (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(c, z)) << 32 |
+               (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(d, z)) << 48;
+  return ~m;
+#else
+  uint64_t m = 0;
+  for (unsigned k = 0; k < 64; k++) m |= (uint64_t)(blk[k] != 0) << k;
+  return m;
+#endif
+}
 
 #endif
