@@ -140,15 +140,17 @@ typedef struct br {
   const uint8_t *p;
 } br;
 
-/* Drops n <= 31 bits and refills (no branch). */
-static inline __attribute__((always_inline)) void br_skip(br *b, unsigned n) {
+/* Drops n <= 31 bits and refills (no branch); pk becomes the next peek bits (a constant). */
+static inline __attribute__((always_inline)) void br_skip_peek(br *b, unsigned n, unsigned peek) {
   uint64_t x = b->buf << n;
   unsigned c = b->cnt - n; /* >= 25 */
-  b->pk = (unsigned)(x >> (64 - DEC_FAST_BITS));
+  b->pk = (unsigned)(x >> (64 - peek));
   b->buf = x | load_be64(b->p) >> c;
   b->p += (63u - c) >> 3;
   b->cnt = c | 56u;
 }
+
+static inline __attribute__((always_inline)) void br_skip(br *b, unsigned n) { br_skip_peek(b, n, DEC_FAST_BITS); }
 
 static inline br br_at(const dctx *d) {
   br b = {0, 0, 0, d->u + (d->pos >> 3)};
@@ -759,14 +761,7 @@ static void build_skip(const uint16_t *aq, uint16_t *sk) {
 }
 
 /* The walk's bit reader: br with the next SKIP_BITS bits as the index (pk). */
-static inline __attribute__((always_inline)) void sk_skip(br *b, unsigned n) {
-  uint64_t x = b->buf << n;
-  unsigned c = b->cnt - n; /* >= 25 */
-  b->pk = (unsigned)(x >> (64 - SKIP_BITS));
-  b->buf = x | load_be64(b->p) >> c;
-  b->p += (63u - c) >> 3;
-  b->cnt = c | 56u;
-}
+static inline __attribute__((always_inline)) void sk_skip(br *b, unsigned n) { br_skip_peek(b, n, SKIP_BITS); }
 
 /* One sequential block: the DC difference is added to *pred (modulo 2^16, libjpeg's JCOEF
  * cast) and the AC symbols are skipped by libjpeg's rules (a size-0 symbol other than ZRL
