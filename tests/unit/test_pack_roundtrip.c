@@ -142,6 +142,55 @@ static void codec_side_ref(void) {
   free(f5);
 }
 
+/* Packs tmpdir/SUB/NN.jpg (k < n) as NAME_PFX NN.jpg into arc with o; frame `alone` (or
+ * none: -1) is forced to be coded alone. */
+static void pack_frames(const char *arc, const ims_options *o, const char *sub, const char *name_pfx, uint32_t n,
+                        int alone) {
+  char name[64], path[4096];
+  ims_writer *w = NULL;
+  REQUIRE(ims_writer_open(arc, o, &w) == IMS_OK);
+  if (alone >= 0) pack_writer_test_alone(w, (unsigned)alone);
+  for (uint32_t k = 0; k < n; k++) {
+    snprintf(name, sizeof name, "%s%02u.jpg", name_pfx, k);
+    snprintf(path, sizeof path, "%s/%s/%02u.jpg", tmpdir, sub, k);
+    CHECK(ims_writer_add_path(w, name, path) == IMS_OK);
+  }
+  CHECK(ims_writer_finish(w) == IMS_OK);
+  ims_writer_close(w);
+}
+
+/* The archive of the first thread count is kept in *first; every later one must equal it. */
+static void same_as_first(const char *arc, unsigned threads, uint8_t **first, size_t *first_len) {
+  size_t n;
+  uint8_t *a = read_file(arc, &n);
+  REQUIRE(a != NULL);
+  if (threads == 1) {
+    *first = a;
+    *first_len = n;
+  } else {
+    CHECK(n == *first_len && memcmp(a, *first, n) == 0);
+    free(a);
+  }
+}
+
+/* Extracts every entry of r below out and compares out/NAME_PFX NN.jpg with fr[k]. */
+static void extract_all_equal(ims_reader *r, const char *out, const char *name_pfx, uint8_t *const *fr,
+                              const size_t *len, uint32_t n_frames) {
+  char path[4096];
+  REQUIRE(mkdir(out, 0755) == 0);
+  int dfd = open(out, O_RDONLY | O_DIRECTORY);
+  REQUIRE(dfd >= 0);
+  CHECK(ims_reader_extract_all_at(r, dfd, NULL, NULL) == IMS_OK);
+  close(dfd);
+  for (uint32_t k = 0; k < n_frames; k++) {
+    snprintf(path, sizeof path, "%s/%s%02u.jpg", out, name_pfx, k);
+    size_t n;
+    uint8_t *got = read_file(path, &n);
+    CHECK(got != NULL && n == len[k] && memcmp(got, fr[k], n) == 0);
+    free(got);
+  }
+}
+
 enum { N_FRAMES = 14 };
 
 /* A time-lapse in chains of 4 (key_interval), frame 9 a copy of frame 8: every thread
@@ -166,26 +215,8 @@ static void timelapse_chains(void) {
     o.key_interval = 4;
     char arc[2048];
     snprintf(arc, sizeof arc, "%s/tl%u.ims", tmpdir, threads);
-    ims_writer *w = NULL;
-    REQUIRE(ims_writer_open(arc, &o, &w) == IMS_OK);
-    for (uint32_t k = 0; k < N_FRAMES; k++) {
-      char name[32];
-      snprintf(name, sizeof name, "tl/%02u.jpg", k);
-      snprintf(path, sizeof path, "%s/tl/%02u.jpg", tmpdir, k);
-      CHECK(ims_writer_add_path(w, name, path) == IMS_OK);
-    }
-    CHECK(ims_writer_finish(w) == IMS_OK);
-    ims_writer_close(w);
-    size_t n;
-    uint8_t *a = read_file(arc, &n);
-    REQUIRE(a != NULL);
-    if (threads == 1) {
-      first = a;
-      first_len = n;
-    } else {
-      CHECK(n == first_len && memcmp(a, first, n) == 0);
-      free(a);
-    }
+    pack_frames(arc, &o, "tl", "tl/", N_FRAMES, -1);
+    same_as_first(arc, threads, &first, &first_len);
     ims_reader *r = NULL;
     REQUIRE(ims_reader_open(arc, &o, &r) == IMS_OK);
     unsigned with_ref = 0;
@@ -197,17 +228,7 @@ static void timelapse_chains(void) {
     CHECK(with_ref >= N_FRAMES / 2);
     char out[2048];
     snprintf(out, sizeof out, "%s/tlout%u", tmpdir, threads);
-    REQUIRE(mkdir(out, 0755) == 0);
-    int dfd = open(out, O_RDONLY | O_DIRECTORY);
-    REQUIRE(dfd >= 0);
-    CHECK(ims_reader_extract_all_at(r, dfd, NULL, NULL) == IMS_OK);
-    close(dfd);
-    for (uint32_t k = 0; k < N_FRAMES; k++) {
-      snprintf(path, sizeof path, "%s/tl/%02u.jpg", out, k);
-      uint8_t *got = read_file(path, &n);
-      CHECK(got != NULL && n == len[k] && memcmp(got, fr[k], n) == 0);
-      free(got);
-    }
+    extract_all_equal(r, out, "tl/", fr, len, N_FRAMES);
     ims_reader_close(r);
     /* The last frame alone, from a fresh reader (its whole chain is decoded). */
     REQUIRE(ims_reader_open(arc, &o, &r) == IMS_OK);
@@ -238,7 +259,7 @@ static int mem_put(void *opaque, const void *data, size_t n) {
  * forced to be coded alone when force), threads 1..3: the same archive for every thread
  * count, every file back, the last frame alone from a fresh reader. Returns the size. */
 static size_t pack_noisy(unsigned refs, bool force, uint8_t *const *fr, const size_t *len) {
-  char path[4096], arc[2048];
+  char arc[2048];
   uint8_t *first = NULL;
   size_t first_len = 0;
   for (unsigned threads = 1; threads <= 3; threads++) {
@@ -248,27 +269,8 @@ static size_t pack_noisy(unsigned refs, bool force, uint8_t *const *fr, const si
     o.key_interval = 16;
     o.refs = refs;
     snprintf(arc, sizeof arc, "%s/noisy%u%d_%u.ims", tmpdir, refs, (int)force, threads);
-    ims_writer *w = NULL;
-    REQUIRE(ims_writer_open(arc, &o, &w) == IMS_OK);
-    if (force) pack_writer_test_alone(w, ALONE);
-    for (uint32_t k = 0; k < N_NOISY; k++) {
-      char name[32];
-      snprintf(name, sizeof name, "%02u.jpg", k);
-      snprintf(path, sizeof path, "%s/noisy/%02u.jpg", tmpdir, k);
-      CHECK(ims_writer_add_path(w, name, path) == IMS_OK);
-    }
-    CHECK(ims_writer_finish(w) == IMS_OK);
-    ims_writer_close(w);
-    size_t n;
-    uint8_t *a = read_file(arc, &n);
-    REQUIRE(a != NULL);
-    if (threads == 1) {
-      first = a;
-      first_len = n;
-    } else {
-      CHECK(n == first_len && memcmp(a, first, n) == 0);
-      free(a);
-    }
+    pack_frames(arc, &o, "noisy", "", N_NOISY, force ? ALONE : -1);
+    same_as_first(arc, threads, &first, &first_len);
     ims_reader *r = NULL;
     REQUIRE(ims_reader_open(arc, &o, &r) == IMS_OK);
     /* Every frame but the first is predicted (ALONE, when forced, has no reference and the
@@ -283,17 +285,7 @@ static size_t pack_noisy(unsigned refs, bool force, uint8_t *const *fr, const si
     }
     char out[2048];
     snprintf(out, sizeof out, "%s/noisyout%u%d_%u", tmpdir, refs, (int)force, threads);
-    REQUIRE(mkdir(out, 0755) == 0);
-    int dfd = open(out, O_RDONLY | O_DIRECTORY);
-    REQUIRE(dfd >= 0);
-    CHECK(ims_reader_extract_all_at(r, dfd, NULL, NULL) == IMS_OK);
-    close(dfd);
-    for (uint32_t k = 0; k < N_NOISY; k++) {
-      snprintf(path, sizeof path, "%s/%02u.jpg", out, k);
-      uint8_t *got = read_file(path, &n);
-      CHECK(got != NULL && n == len[k] && memcmp(got, fr[k], n) == 0);
-      free(got);
-    }
+    extract_all_equal(r, out, "", fr, len, N_NOISY);
     ims_reader_close(r);
     /* `cat` of the last frame and of the one after ALONE, each from a fresh reader (their
      * chains are decoded from the key). */
