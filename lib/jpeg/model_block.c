@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jpeg/jpeg_internal.h"
 #include "jpeg/model.h"
 #include "jpeg/model_prior_inter.h"
 
@@ -40,6 +41,12 @@ static const uint8_t nat_to_zz[64] = {
     0,  1,  5,  6,  14, 15, 27, 28, 2,  4,  7,  13, 16, 26, 29, 42, 3,  8,  12, 17, 25, 30,
     41, 43, 9,  11, 18, 24, 31, 40, 44, 53, 10, 19, 23, 32, 39, 45, 52, 54, 20, 22, 33, 38,
     46, 51, 55, 60, 21, 34, 37, 47, 50, 56, 59, 61, 35, 36, 48, 49, 57, 58, 62, 63};
+
+/* The inverse of nat_to_zz. */
+static const uint8_t zz_to_nat[64] = {0,  1,  8,  16, 9,  2,  3,  10, 17, 24, 32, 25, 18, 11, 4,  5,
+                                      12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6,  7,  14, 21, 28,
+                                      35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51,
+                                      58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63};
 
 /* Stands for a missing neighbour block (top row or left column of a band). */
 static const int16_t zero_blk[64];
@@ -407,30 +414,42 @@ static inline unsigned maybe_nz(int16_t r, uint8_t f) {
   return ((unsigned)(r == 0) & (unsigned)(f != 0)) | ((unsigned)(r == 1 || r == -1) & (unsigned)(f == 3));
 }
 
-/* Inter, once per block (vectorised): the reference block rb's own test (rz) and, when
- * encoding, blk's counts against it (the decoder has no blk yet). */
+/* Bit z set where blk[z] == ref[z] (zigzag order), like jpg_nz_mask. */
+static inline uint64_t eq_mask(const int16_t *blk, const int16_t *ref) {
+#ifdef __SSE2__
+  const __m128i *p = (const __m128i *)(const void *)blk, *q = (const __m128i *)(const void *)ref;
+  __m128i e[8];
+  for (unsigned i = 0; i < 8; i++) e[i] = _mm_cmpeq_epi16(_mm_loadu_si128(p + i), _mm_loadu_si128(q + i));
+  /* all-ones / zero lanes pack to -1 / 0 bytes (saturating) */
+  return (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_packs_epi16(e[0], e[1])) |
+         (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_packs_epi16(e[2], e[3])) << 16 |
+         (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_packs_epi16(e[4], e[5])) << 32 |
+         (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_packs_epi16(e[6], e[7])) << 48;
+#else
+  uint64_t m = 0;
+  for (unsigned k = 0; k < 64; k++) m |= (uint64_t)(blk[k] == ref[k]) << k;
+  return m;
+#endif
+}
+
+/* Inter, once per block: the reference block rb's non-zeros (rmask, zigzag order) and,
+ * when encoding, blk's counts against it (the decoder has no blk yet). */
 typedef struct inter_counts {
-  bool same;     /* encoder: blk == rb */
-  unsigned rz;   /* 1: the reference's 63 AC coefficients are all 0 */
-  unsigned tot;  /* encoder: rb's non-zeros */
-  unsigned hit;  /* encoder: ... equal to blk's */
+  bool same;      /* encoder: blk == rb */
+  unsigned rz;    /* 1: the reference's 63 AC coefficients are all 0 */
+  unsigned tot;   /* encoder: rb's non-zeros */
+  unsigned hit;   /* encoder: ... equal to blk's */
+  uint64_t rmask; /* bit z: rb[z] != 0 */
 } inter_counts;
 
 static ALWAYS_INLINE inter_counts count_inter(const int16_t *blk, const int16_t *rb, bool enc) {
   inter_counts k;
-  unsigned ac = 0, diff = 0, tot = 0, hit = 0;
-  for (unsigned i = 1; i < 64; i++) ac |= (uint16_t)rb[i];
-  if (enc)
-    for (unsigned i = 0; i < 64; i++) {
-      unsigned nzr = rb[i] != 0, eq = blk[i] == rb[i];
-      tot += nzr;
-      hit += nzr & eq;
-      diff |= eq ^ 1u;
-    }
-  k.same = enc && diff == 0;
-  k.rz = ac == 0;
-  k.tot = tot;
-  k.hit = hit;
+  k.rmask = jpg_nz_mask(rb);
+  k.rz = (k.rmask >> 1) == 0;
+  uint64_t eq = enc ? eq_mask(blk, rb) : 0;
+  k.same = enc && eq == ~(uint64_t)0;
+  k.tot = enc ? (unsigned)__builtin_popcountll(k.rmask) : 0;
+  k.hit = enc ? (unsigned)__builtin_popcountll(k.rmask & eq) : 0;
   return k;
 }
 
@@ -530,6 +549,8 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
     uint16_t q = img->qt[c->tq & 3][nat_to_zz[i]];
     qn[i] = q ? (int32_t)q : 1;
   }
+  uint64_t zz_int_mask = 0; /* bit z: zigzag position z is in the 7x7 interior */
+  for (unsigned z = 0; z < 64; z++) zz_int_mask |= (uint64_t)zz_interior[z] << z;
   /* Edge prediction = (partial transform difference) * 1024 / (idct_b[0][0] * q): as a
    * reciprocal of 2^42 / (724 q) < 2^33; the difference is < 2^19. */
   uint64_t edge_recip[2][8];
@@ -601,7 +622,7 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
       if (inter) jcm_refs_block(rf, ((size_t)by * w + bx) * 64, rbuf, fbuf, &rb, &fb);
       if (!fb) fb = no_frac;
       bool same = false;
-      inter_counts ic = {false, 0, 0, 0};
+      inter_counts ic = {false, 0, 0, 0, 0};
       /* neighbours' modes: 0 coded alone, 1 equal to the reference, 2 coded against it, 3 none */
       unsigned sa = 3, sl = 3;
       if (inter) {
@@ -615,17 +636,20 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
       memset(&sums, 0, sizeof sums);
       if (same) {
         if (!enc) memcpy(blk, rb, 64 * sizeof *blk);
-        unsigned nz77 = 0, n_ac = 0;
-        /* the reference's AC all 0 (ic.rz; a still background): nothing to sum */
-        for (unsigned n = ic.rz ? 64u : 1u; n < 64; n++) {
-          int16_t v = blk[nat_to_zz[n]];
-          if (!v) continue;
-          nz77 += (n & 7u) && (n >> 3);
-          n_ac++;
-          sums_add(&sums, n, dequant(v, qn[n]));
+        /* Only the reference's non-zero AC coefficients, through its mask (none when they
+         * are all 0: a still background); the sums do not depend on the order. */
+        const uint64_t mac = ic.rmask & ~(uint64_t)1, m77 = mac & zz_int_mask;
+        rs.nz_cur[bx] = (uint8_t)__builtin_popcountll(m77);
+        rs.acz_cur[bx] = mac == 0;
+        for (uint64_t mm = m77; mm; mm &= mm - 1) {
+          unsigned z = (unsigned)__builtin_ctzll(mm), n = zz_to_nat[z];
+          sums_add_in(&sums, n, dequant(rb[z], qn[n]));
         }
-        rs.nz_cur[bx] = (uint8_t)nz77;
-        rs.acz_cur[bx] = n_ac == 0;
+        for (uint64_t mm = mac & ~m77; mm; mm &= mm - 1) {
+          unsigned z = (unsigned)__builtin_ctzll(mm), n = zz_to_nat[z];
+          /* F(t, 0): edge 0, t = n; F(0, t): edge 1, t = n / 8 */
+          sums_add_edge(&sums, n >= 8, (n & 7u) | (n >> 3), dequant(rb[z], qn[n]));
+        }
       } else {
         /* Inter: whether this block uses the reference (the encoder's choice: when at least
          * a quarter of the reference's non-zero coefficients are equal). */
@@ -674,7 +698,7 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
           /* the reference count, and with several references how many of their means
            * lie between 0 and +-1 (those may go either way) */
           unsigned mb = 0;
-          for (unsigned i = 0; i < 64; i++) rn77 += (unsigned)(rb[i] != 0) & zz_interior[i];
+          rn77 = (unsigned)__builtin_popcountll(ic.rmask & zz_int_mask);
           if (has_frac)
             for (unsigned i = 0; i < 64; i++) mb += maybe_nz(rb[i], fb[i]) & zz_interior[i];
           unsigned c2 = has_frac ? (mb == 0 ? 0u : mb <= 2 ? 1u : mb <= 5 ? 2u : 3u) : nzb / 4;
