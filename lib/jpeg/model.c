@@ -327,18 +327,13 @@ static ims_status ref_view_make(const jpg_image *img, const jpg_image *const *re
 enum { TRY_INTRA = 1, TRY_INTER = 2 };
 
 /* Block x against y: 1 when equal, else 0 and its non-zeros (*nz) and those equal to y's
- * (*nz_eq) added. One branch-free pass (vectorised). */
+ * (*nz_eq) added. Branch-free, through masks. */
 static inline unsigned block_vs(const int16_t *x, const int16_t *y, size_t *nz, size_t *nz_eq) {
-  unsigned n = 0, e = 0, diff = 0;
-  for (unsigned j = 0; j < 64; j++) {
-    unsigned z = x[j] != 0, eq = x[j] == y[j];
-    n += z;
-    e += z & eq;
-    diff |= eq ^ 1u;
-  }
-  if (!diff) return 1;
-  *nz += n;
-  *nz_eq += e;
+  uint64_t eq = eq_mask(x, y);
+  if (eq == ~(uint64_t)0) return 1;
+  uint64_t m = jpg_nz_mask(x);
+  *nz += pop64(m);
+  *nz_eq += pop64(m & eq);
   return 0;
 }
 

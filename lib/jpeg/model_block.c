@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jpeg/jpeg_internal.h"
 #include "jpeg/model.h"
 #include "jpeg/model_prior_inter.h"
 
@@ -414,37 +413,6 @@ static inline unsigned maybe_nz(int16_t r, uint8_t f) {
   return ((unsigned)(r == 0) & (unsigned)(f != 0)) | ((unsigned)(r == 1 || r == -1) & (unsigned)(f == 3));
 }
 
-/* Set bits of x. The build targets x86-64 without POPCNT, where __builtin_popcountll is a
- * call into libgcc (1.5% of the inter decoder's time on corpus/timelapse). */
-static inline unsigned pop64(uint64_t x) {
-#ifdef __POPCNT__
-  return (unsigned)__builtin_popcountll(x);
-#else
-  x -= (x >> 1) & 0x5555555555555555u;
-  x = (x & 0x3333333333333333u) + ((x >> 2) & 0x3333333333333333u);
-  x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0Fu;
-  return (unsigned)((x * 0x0101010101010101u) >> 56);
-#endif
-}
-
-/* Bit z set where blk[z] == ref[z] (zigzag order), like jpg_nz_mask. */
-static inline uint64_t eq_mask(const int16_t *blk, const int16_t *ref) {
-#ifdef __SSE2__
-  const __m128i *p = (const __m128i *)(const void *)blk, *q = (const __m128i *)(const void *)ref;
-  __m128i e[8];
-  for (unsigned i = 0; i < 8; i++) e[i] = _mm_cmpeq_epi16(_mm_loadu_si128(p + i), _mm_loadu_si128(q + i));
-  /* all-ones / zero lanes pack to -1 / 0 bytes (saturating) */
-  return (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_packs_epi16(e[0], e[1])) |
-         (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_packs_epi16(e[2], e[3])) << 16 |
-         (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_packs_epi16(e[4], e[5])) << 32 |
-         (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_packs_epi16(e[6], e[7])) << 48;
-#else
-  uint64_t m = 0;
-  for (unsigned k = 0; k < 64; k++) m |= (uint64_t)(blk[k] == ref[k]) << k;
-  return m;
-#endif
-}
-
 /* Inter, once per block: the reference block rb's non-zeros (rmask, zigzag order) and,
  * when encoding, blk's counts against it (the decoder has no blk yet). */
 typedef struct inter_counts {
@@ -564,6 +532,11 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
   }
   uint64_t zz_int_mask = 0; /* bit z: zigzag position z is in the 7x7 interior */
   for (unsigned z = 0; z < 64; z++) zz_int_mask |= (uint64_t)zz_interior[z] << z;
+  uint64_t zz_edge_mask[2] = {0, 0}; /* the top edge F(t, 0) and the left edge F(0, t), t >= 1 */
+  for (unsigned t = 1; t < 8; t++) {
+    zz_edge_mask[0] |= (uint64_t)1 << nat_to_zz[t];
+    zz_edge_mask[1] |= (uint64_t)1 << nat_to_zz[t * 8];
+  }
   /* Edge prediction = (partial transform difference) * 1024 / (idct_b[0][0] * q): as a
    * reciprocal of 2^42 / (724 q) < 2^33; the difference is < 2^19. */
   uint64_t edge_recip[2][8];
@@ -621,6 +594,7 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
       const int16_t *left = bx > 0 ? blk - 64 : NULL;
       const int16_t *al = above && left ? above - 64 : NULL;
       if (!enc) memset(blk, 0, 64 * sizeof *blk);
+      const uint64_t bm = enc ? jpg_nz_mask(blk) : 0; /* encoder: the block's non-zeros */
 
       /* Inter: the co-located reference block (same geometry, coefficients mapped to this
        * image's quantisers). A block equal to it is one flag; otherwise every coefficient
@@ -693,19 +667,14 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
         if (!bi) {
           unsigned zc = (above ? 1u + rs.acz_prev[bx] : 0u) * 3 + (left ? 1u + rs.acz_cur[bx - 1] : 0u);
           unsigned acz = 0;
-          if (enc) {
-            unsigned n_ac = 0;
-            for (int i = 1; i < 64; i++) n_ac += blk[i] != 0;
-            acz = n_ac == 0;
-          }
+          if (enc) acz = (bm >> 1) == 0;
           rs.acz_cur[bx] = (uint8_t)cbit(e, d, enc, &m->acz[nzb][zc], acz, LIM_NZ);
           if (rs.acz_cur[bx]) {
             rs.nz_cur[bx] = 0;
             goto dc;
           }
         }
-        if (enc)
-          for (int i = 0; i < 64; i++) nz77 += (unsigned)(blk[i] != 0) & zz_interior[i];
+        if (enc) nz77 = pop64(bm & zz_int_mask);
         unsigned rn77 = 0; /* inter: the reference's 7x7 count */
         if (bi) {
           /* the reference count, and with several references how many of their means
@@ -842,14 +811,11 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
             }
           }
           unsigned nze = 0, rem_e = 0; /* rem_e: the reference's non-zeros to come on the edge */
-          if (enc)
-            for (unsigned t = 1; t < 8; t++) nze += blk[nat_to_zz[t * step]] != 0;
+          if (enc) nze = pop64(bm & zz_edge_mask[edge]);
           if (bi) {
-            unsigned rn = 0, mb = 0;
-            for (unsigned t = 1; t < 8; t++) {
-              rn += rb[nat_to_zz[t * step]] != 0;
-              mb += maybe_nz(rb[nat_to_zz[t * step]], fb[nat_to_zz[t * step]]);
-            }
+            unsigned rn = pop64(ic.rmask & zz_edge_mask[edge]), mb = 0;
+            if (has_frac)
+              for (unsigned t = 1; t < 8; t++) mb += maybe_nz(rb[nat_to_zz[t * step]], fb[nat_to_zz[t * step]]);
             nze = code_tree(e, d, enc, mi->nze[edge][rn][pred_nz][mb > 2 ? 2 : mb], 3, nze);
             rem_e = rn;
           } else {
