@@ -119,6 +119,21 @@ static inline uint64_t eq_mask(const int16_t *blk, const int16_t *ref) {
 #endif
 }
 
+/* The 64-byte chunks of a jcm_ictx (counted from base) in which a context with a parent
+ * was used fresh (n == 0): those start at p0 32768, n 0 in both templates and change only
+ * once used, so that a buffer kept for the next band is reset by copying back the logged
+ * chunks and the contexts without a parent instead of all 843 KB (model.c ictx_fresh). */
+#define JCM_ICTX_CHUNKS ((sizeof(jcm_ictx) + 63) / 64)
+typedef struct jcm_ilog {
+  const jcm_ictx *base;
+  uint64_t bits[(JCM_ICTX_CHUNKS + 63) / 64];
+} jcm_ilog;
+
+static inline void jcm_ilog_mark(jcm_ilog *lg, const ac_prob *p) {
+  size_t c = (size_t)((const char *)p - (const char *)lg->base) / 64;
+  lg->bits[c / 64] |= (uint64_t)1 << (c % 64);
+}
+
 /* Block rows [row0, row1) of component comp of img, coded into enc or decoded into
  * img->comp[comp].coef. Rows above row0 are never read (each band stands alone).
  * Return IMS_E_NOMEM or IMS_OK; decode errors show in the decoder's sticky flag, and
@@ -158,11 +173,12 @@ static inline void jcm_refs_block(const jcm_refs *r, size_t off, int16_t o[64], 
   *fb = f;
 }
 
-/* The same with the references' prediction of component comp (refs). */
+/* The same with the references' prediction of component comp (refs); lg (may be NULL)
+ * logs the chunks of mi its fresh contexts were used in. */
 ims_status jcm_encode_rows_inter(const jpg_image *img, const jcm_refs *refs, unsigned comp, uint32_t row0,
-                                 uint32_t row1, jcm_ctx *m, jcm_ictx *mi, ac_enc *enc);
+                                 uint32_t row1, jcm_ctx *m, jcm_ictx *mi, jcm_ilog *lg, ac_enc *enc);
 ims_status jcm_decode_rows_inter(jpg_image *img, const jcm_refs *refs, unsigned comp, uint32_t row0, uint32_t row1,
-                                 jcm_ctx *m, jcm_ictx *mi, ac_dec *dec, bool *bad);
+                                 jcm_ctx *m, jcm_ictx *mi, jcm_ilog *lg, ac_dec *dec, bool *bad);
 
 void jcm_ctx_init(jcm_ctx *m);
 /* chroma: the contexts of a band of a component other than the first (its own priors). */

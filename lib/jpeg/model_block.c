@@ -312,11 +312,12 @@ static ALWAYS_INLINE unsigned cbit(ac_enc *e, ac_dec *d, bool enc, ac_prob *p, u
  * the shared parent context pp, learned from all of them, with the weight of INHERIT_N
  * observations; pp learns every bit too. */
 static ALWAYS_INLINE unsigned cbit_inherit(ac_enc *e, ac_dec *d, bool enc, ac_prob *pc, ac_prob *pp, unsigned bit,
-                                           unsigned lim) {
+                                           unsigned lim, jcm_ilog *lg) {
   if (!pp) return cbit(e, d, enc, pc, bit, lim); /* no parent (a constant at every call) */
   if (pc->n == 0) {
     pc->p0 = pp->p0;
     pc->n = INHERIT_N;
+    if (lg) jcm_ilog_mark(lg, pc);
   }
   bit = cbit(e, d, enc, pc, bit, lim);
   ac_update(pp, bit, lim);
@@ -327,16 +328,16 @@ static ALWAYS_INLINE unsigned cbit_inherit(ac_enc *e, ac_dec *d, bool enc, ac_pr
  * then the e - 1 bits below the leading one. |v| <= 65535. With parents (pexp, psign; NULL
  * for none) the exponent and sign contexts inherit from them (cbit_inherit). */
 static ALWAYS_INLINE int32_t code_value(ac_enc *e, ac_dec *d, bool enc, int32_t v, ac_prob *exp, ac_prob *pexp,
-                                        ac_prob *sign, ac_prob *psign, ac_prob (*mant)[JCM_EMAX]) {
-  if (!cbit_inherit(e, d, enc, &exp[0], pexp ? &pexp[0] : NULL, v != 0, LIM_EXP)) return 0;
+                                        ac_prob *sign, ac_prob *psign, ac_prob (*mant)[JCM_EMAX], jcm_ilog *lg) {
+  if (!cbit_inherit(e, d, enc, &exp[0], pexp ? &pexp[0] : NULL, v != 0, LIM_EXP, lg)) return 0;
   uint32_t mag = enc ? abs32(v) : 0;
   unsigned nbits = enc ? bitlen32(mag) : 0;
   unsigned i = 1;
   for (; i < JCM_EMAX; i++) {
-    if (!cbit_inherit(e, d, enc, &exp[i], pexp ? &pexp[i] : NULL, i < nbits, LIM_EXP)) break;
+    if (!cbit_inherit(e, d, enc, &exp[i], pexp ? &pexp[i] : NULL, i < nbits, LIM_EXP, lg)) break;
   }
   if (!enc) nbits = i;
-  unsigned neg = cbit_inherit(e, d, enc, sign, psign, v < 0, LIM_SIGN);
+  unsigned neg = cbit_inherit(e, d, enc, sign, psign, v < 0, LIM_SIGN, lg);
   if (!enc) mag = 1;
   for (unsigned b = nbits - 1; b-- > 0;) {
     unsigned bit = cbit(e, d, enc, &mant[nbits][b], (mag >> b) & 1u, LIM_MANT);
@@ -348,12 +349,12 @@ static ALWAYS_INLINE int32_t code_value(ac_enc *e, ac_dec *d, bool enc, int32_t 
 /* A magnitude >= 0 (below 2^16): zero flag, exponent in unary (contexts inheriting from
  * pexp), mantissa. */
 static ALWAYS_INLINE uint32_t code_mag(ac_enc *e, ac_dec *d, bool enc, uint32_t mag, ac_prob *exp, ac_prob *pexp,
-                                       ac_prob (*mant)[JCM_EMAX]) {
-  if (!cbit_inherit(e, d, enc, &exp[0], &pexp[0], mag != 0, LIM_EXP)) return 0;
+                                       ac_prob (*mant)[JCM_EMAX], jcm_ilog *lg) {
+  if (!cbit_inherit(e, d, enc, &exp[0], &pexp[0], mag != 0, LIM_EXP, lg)) return 0;
   unsigned nbits = enc ? bitlen32(mag) : 0;
   unsigned i = 1;
   for (; i < JCM_EMAX; i++) {
-    if (!cbit_inherit(e, d, enc, &exp[i], &pexp[i], i < nbits, LIM_EXP)) break;
+    if (!cbit_inherit(e, d, enc, &exp[i], &pexp[i], i < nbits, LIM_EXP, lg)) break;
   }
   if (!enc) {
     nbits = i;
@@ -520,7 +521,7 @@ static inline int32_t mul_recip(int64_t num, uint64_t recip) {
 }
 
 static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_t row0, uint32_t row1,
-                                          jcm_ctx *m, const jcm_refs *rf, jcm_ictx *mi,
+                                          jcm_ctx *m, const jcm_refs *rf, jcm_ictx *mi, jcm_ilog *lg,
                                           ac_enc *e_io, ac_dec *d_io, bool enc, const bool inter, bool *bad) {
   const jpg_component *c = &img->comp[comp];
   const size_t w = c->w_blocks;
@@ -739,7 +740,7 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
             unsigned eqc = (hit > 0 ? 2u : 0u) + (miss > 0 ? 1u : 0u);
             unsigned fc = fb[z];
             if (cbit_inherit(e, d, enc, &mi->ac_eq[k][rbk - 1][fc][lv][eqc], &mi->ac_eqp[rbk - 1][fc][lv][eqc],
-                             enc ? blk[z] == r : 0, LIM_NZ)) {
+                             enc ? blk[z] == r : 0, LIM_NZ, lg)) {
               v = r;
               hit++;
               goto have_ac;
@@ -750,10 +751,10 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
             if (pbd > JCM_PB - 1) pbd = JCM_PB - 1;
             unsigned away =
                 cbit_inherit(e, d, enc, &mi->d_sign[k][rbk - 1][fc][lv], &mi->d_signp[rbk - 1][fc][lv],
-                             enc ? (dd > 0) == (r > 0) : 0, LIM_SIGN);
+                             enc ? (dd > 0) == (r > 0) : 0, LIM_SIGN, lg);
             uint32_t dm = enc ? abs32(dd) - 1u : 0;
             dm = code_mag(e, d, enc, dm, mi->d_exp[k][rbk - 1][away][pbd], mi->d_expp[rbk - 1][away][pbd],
-                                  mi->d_mant[0]);
+                                  mi->d_mant[0], lg);
             int32_t dv = (int32_t)(dm + 1u);
             v = (away == (r > 0)) ? r + dv : r - dv;
           } else if (bi) {
@@ -765,12 +766,12 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
             unsigned sc = fz ? 8 + fz : sctx;
             v = code_value(e, d, enc, enc ? blk[z] : 0, mi->ac_exp[k][nzr2][fz != 0][pb],
                                    mi->ac_expp[nzr2][fz != 0][pb], &mi->ac_sign[k][sc], &mi->ac_signp[sc],
-                                   m->ac_mant[k]);
+                                   m->ac_mant[k], lg);
           } else {
             unsigned pb = bitlen32(mag >> 3);
             if (pb > JCM_PB - 1) pb = JCM_PB - 1;
             v = code_value(e, d, enc, enc ? blk[z] : 0, m->ac_exp[k][nzr_tab[left_n]][pb], NULL,
-                           &m->ac_sign[k][sctx], NULL, m->ac_mant[k]);
+                           &m->ac_sign[k][sctx], NULL, m->ac_mant[k], NULL);
           }
         have_ac:
           if (bi && rb[z]) rem_r--;
@@ -838,7 +839,7 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
               unsigned lv = left_vs_ref(nze, rem_e);
               if (cbit_inherit(e, d, enc, &mi->ed_eq[edge][t - 1][rbk - 1][fc][lv][eqc],
                                &mi->ed_eqp[edge][rbk - 1][fc][lv][eqc],
-                               enc ? blk[z] == r : 0, LIM_NZ)) {
+                               enc ? blk[z] == r : 0, LIM_NZ, lg)) {
                 v = r;
                 hit++;
                 goto have_edge;
@@ -857,7 +858,7 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
               unsigned dctx = pd == 0 ? 0u : away == (pd == 1) ? pdb : 8u + pdb;
               uint32_t dm = enc ? abs32(dd) - 1u : 0;
               dm = code_mag(e, d, enc, dm, mi->ed_dexp[edge][t - 1][away][dctx], mi->ed_dexpp[edge][away][dctx],
-                                    mi->d_mant[1]);
+                                    mi->d_mant[1], lg);
               int32_t dv = (int32_t)(dm + 1u);
               v = (away == (r > 0)) ? r + dv : r - dv;
               goto have_edge;
@@ -932,8 +933,8 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
             }
           }
           int32_t res = enc ? blk[0] - pred : 0;
-          int32_t r = bi ? code_value(e, d, enc, res, mi->dc_exp[dcb], NULL, &mi->dc_sign[dcb][dsg], NULL, m->dc_mant)
-                         : code_value(e, d, enc, res, m->dc_exp[dcb], NULL, &m->dc_sign[dcb], NULL, m->dc_mant);
+          int32_t r = bi ? code_value(e, d, enc, res, mi->dc_exp[dcb], NULL, &mi->dc_sign[dcb][dsg], NULL, m->dc_mant, NULL)
+                         : code_value(e, d, enc, res, m->dc_exp[dcb], NULL, &m->dc_sign[dcb], NULL, m->dc_mant, NULL);
           if (!enc) blk[0] = clamp16(pred + r, bad);
         }
       }
@@ -978,24 +979,24 @@ ims_status jcm_encode_rows(const jpg_image *img, unsigned comp, uint32_t row0, u
                            ac_enc *enc) {
   bool bad = false;
   /* The encoder only reads img; code_rows writes coefficients only when decoding. */
-  return code_rows((jpg_image *)(uintptr_t)img, comp, row0, row1, m, NULL, NULL, enc, NULL, true, false,
+  return code_rows((jpg_image *)(uintptr_t)img, comp, row0, row1, m, NULL, NULL, NULL, enc, NULL, true, false,
                    &bad);
 }
 
 ims_status jcm_decode_rows(jpg_image *img, unsigned comp, uint32_t row0, uint32_t row1, jcm_ctx *m, ac_dec *dec,
                            bool *bad) {
-  return code_rows(img, comp, row0, row1, m, NULL, NULL, NULL, dec, false, false, bad);
+  return code_rows(img, comp, row0, row1, m, NULL, NULL, NULL, NULL, dec, false, false, bad);
 }
 
 ims_status jcm_encode_rows_inter(const jpg_image *img, const jcm_refs *refs, unsigned comp, uint32_t row0,
-                                 uint32_t row1, jcm_ctx *m, jcm_ictx *mi, ac_enc *enc) {
+                                 uint32_t row1, jcm_ctx *m, jcm_ictx *mi, jcm_ilog *lg, ac_enc *enc) {
   bool bad = false;
-  return code_rows((jpg_image *)(uintptr_t)img, comp, row0, row1, m, refs, mi, enc, NULL, true, true, &bad);
+  return code_rows((jpg_image *)(uintptr_t)img, comp, row0, row1, m, refs, mi, lg, enc, NULL, true, true, &bad);
 }
 
 ims_status jcm_decode_rows_inter(jpg_image *img, const jcm_refs *refs, unsigned comp, uint32_t row0, uint32_t row1,
-                                 jcm_ctx *m, jcm_ictx *mi, ac_dec *dec, bool *bad) {
-  return code_rows(img, comp, row0, row1, m, refs, mi, NULL, dec, false, true, bad);
+                                 jcm_ctx *m, jcm_ictx *mi, jcm_ilog *lg, ac_dec *dec, bool *bad) {
+  return code_rows(img, comp, row0, row1, m, refs, mi, lg, NULL, dec, false, true, bad);
 }
 
 /* A context array starts from a table of the same shape: n values of P(0), with the
