@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Initial probabilities of the inter contexts: writes lib/jpeg/model_prior_inter.h.
 
-Training (a scratch copy of the tree, never the real build):
+Training (a scratch copy of the tree, never the real build). The patch applies to commit
+b20c061 (the contexts and their order have not changed since; later commits changed only
+the mechanics around them): `git worktree add /tmp/train-src b20c061`, then there:
   patch -p1 < tests/tools/prior_inter_train.patch     # records each inter context's bits
   cmake -S . -B /tmp/train -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_FLAGS=-DJCM_TRAIN
   cmake --build /tmp/train --target inter_bench
