@@ -249,7 +249,7 @@ static ims_status jpeg_decode(const codec_env *env, const uint8_t *payload, size
     goto done;
   }
   side.len = n;
-  if ((st = jpg_side_read(side.p, side.len, &lim, &img, err)) != IMS_OK) goto done;
+  if ((st = jpg_side_read_unset(side.p, side.len, &lim, &img, err)) != IMS_OK) goto done;
   /* How many references the coefficients need (version 3: maybe none); the chain given
    * must hold them all. */
   unsigned coef_refs = version == JPEG_CODEC_VERSION ? 0 : jcm_stream_refs(r.p, rd_left(&r));

@@ -95,6 +95,7 @@ typedef enum jpg_stop { JPG_STOP_SOS, JPG_STOP_EOI, JPG_STOP_END } jpg_stop;
 typedef struct jpg_hdr {
   jpg_image *img;   /* geometry and qt are written here */
   bool alloc_coef;  /* allocate img->comp[].coef at SOF */
+  bool coef_unset;  /* ... without zeroing them (the caller writes every block) */
   jpg_limits lim;
   bool seen_soi, seen_sof;
   uint8_t sof;

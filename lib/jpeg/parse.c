@@ -151,7 +151,7 @@ static ims_status parse_sof(jpg_hdr *h, uint8_t marker, rd r, ims_err *err) {
       size_t nb;
       if (!ims_mul_size(k->w_blocks, k->h_blocks, &nb) || nb > INT32_MAX || !ims_mul_size(nb, 64 * sizeof(int16_t), &nb))
         return ims_fail(err, IMS_E_LIMIT, "SOF: image too large");
-      k->coef = calloc(nb, 1);
+      k->coef = h->coef_unset ? malloc(nb) : calloc(nb, 1);
       if (!k->coef) return ims_fail(err, IMS_E_NOMEM, "out of memory for %zu coefficient bytes", nb);
     }
   }

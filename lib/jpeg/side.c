@@ -285,7 +285,8 @@ static ims_status get_chunk(rd *r, jpg_side *s, size_t n) {
   return IMS_OK;
 }
 
-ims_status jpg_side_read(const uint8_t *data, size_t len, const jpg_limits *lim, jpg_image **out, ims_err *err) {
+static ims_status side_read(const uint8_t *data, size_t len, const jpg_limits *lim, bool zero, jpg_image **out,
+                            ims_err *err) {
   ims_status st = IMS_E_CORRUPT;
   jpg_image *img = NULL;
   jpg_hdr *h = NULL;
@@ -362,6 +363,7 @@ ims_status jpg_side_read(const uint8_t *data, size_t len, const jpg_limits *lim,
 
   /* Walk the chunks like a file: this validates them and sets geometry, qt and coef. */
   jpg_hdr_init(h, img, lim, true);
+  h->coef_unset = !zero;
   size_t start = 0;
   for (size_t c = 0; c < n_chunks; c++) {
     size_t pos = start;
@@ -382,4 +384,13 @@ fail_msg:
   free(h);
   jpg_free(img);
   return st;
+}
+
+ims_status jpg_side_read(const uint8_t *data, size_t len, const jpg_limits *lim, jpg_image **out, ims_err *err) {
+  return side_read(data, len, lim, true, out, err);
+}
+
+ims_status jpg_side_read_unset(const uint8_t *data, size_t len, const jpg_limits *lim, jpg_image **out,
+                               ims_err *err) {
+  return side_read(data, len, lim, false, out, err);
 }
