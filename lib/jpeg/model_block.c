@@ -439,7 +439,8 @@ static ALWAYS_INLINE inter_counts count_inter(const int16_t *blk, const int16_t 
  * non-zeros at the positions still to come: more, as many, one fewer, fewer still
  * (JCM_DL). Where they are fewer, some of the reference's non-zeros must go. */
 static inline unsigned left_vs_ref(unsigned left, unsigned ref_left) {
-  return left > ref_left ? 3u : left == ref_left ? 2u : left + 1 == ref_left ? 1u : 0u;
+  /* without branches: the comparisons are data (at most one holds) */
+  return 3u * (unsigned)(left > ref_left) + 2u * (unsigned)(left == ref_left) + (unsigned)(left + 1 == ref_left);
 }
 
 static inline int16_t clamp16(int32_t v, bool *bad) {
