@@ -765,49 +765,44 @@ static unsigned skip_group(const uint16_t *aq, uint32_t i, unsigned used, unsign
   return used ? used | adv << 6 | eob : SK_NONE;
 }
 
-/* Groups are built from the shorter ones, a whole symbol's range at a time: g[a][j] is the
- * group of the a-bit string j as skip_group gives it with SKIP_BITS - a bits used before,
- * adv 0, but with no cap on adv (in bits 4 to 14: at most 16 per bit). */
-
-/* The SK entry of the uncapped group v after used0 bits and adv0 (DC: 1) at bits i; the
- * rare group whose adv passes 63 is built again by skip_group, with the cap. */
-static inline unsigned skip_entry(unsigned v, const uint16_t *aq, uint32_t i, unsigned used0, unsigned adv0) {
-  unsigned used = used0 + (v & 15u), adv = adv0 + ((v >> 4) & 0x7FFu);
-  if (!used) return SK_NONE;
-  if (__builtin_expect(adv > 63, 0)) return skip_group(aq, i, used0, adv0) - (adv0 << 6);
-  return (used | adv << 6 | (v & SK_END)) - (adv0 << 6);
-}
-
 /* The skip table sk of AC table aq (NULL: not wanted), and the start table sk0 of DC
- * table dq followed by aq. scratch holds 2^(SKIP_BITS + 1) entries (g[a] at scratch +
- * 2^a). */
+ * table dq followed by aq. Groups are built from the shorter ones, a whole symbol's range
+ * at a time: g[a][j] is the group of the a-bit string j as skip_group gives it with
+ * SKIP_BITS - a bits used before and adv 0, but with no cap on adv (bits 6 to 14 hold up
+ * to 16 per bit) and 0 for no group; g[SKIP_BITS] is sk itself. A group whose adv passes
+ * the cap is built again by skip_group (rare: four ZRLs). scratch holds 2^SKIP_BITS
+ * entries (g[a] at scratch + 2^a for a < SKIP_BITS). */
 static void build_skip(const uint16_t *dq, const uint16_t *aq, uint16_t *sk, uint16_t *sk0, uint16_t *scratch) {
   scratch[1] = 0; /* g[0]: the empty string, no group */
   for (unsigned a = 1; a <= SKIP_BITS; a++) {
-    uint16_t *g = scratch + (1u << a);
+    bool top = a == SKIP_BITS;
+    if (top && !sk) break;
+    uint16_t *g = top ? sk : scratch + (1u << a);
     for (uint32_t j = 0; j < (1u << a);) {
       unsigned e = aq[(j << (SKIP_BITS - a)) >> (SKIP_BITS - DEC_FAST_BITS)];
       unsigned t = e & 31u;
       if (!e || t > a) {
-        g[j++] = 0;
+        g[j++] = (uint16_t)(top ? SK_NONE : 0u);
         continue;
       }
       /* every string with these t bits first: this symbol, then the group of the rest */
       uint32_t len = 1u << (a - t), m0 = j & (len - 1);
       unsigned r = (e >> 9) & 15u;
+      uint16_t *gj = g + j - m0;
       if ((e & DQ_ZERO) && r != 15) {
-        for (uint32_t m = m0; m < len; m++) g[j - m0 + m] = (uint16_t)(t | SK_END);
+        for (uint32_t m = m0; m < len; m++) gj[m] = (uint16_t)(t | SK_END);
       } else {
         const uint16_t *rest = scratch + len; /* g[a - t] */
-        unsigned add = t | (r + 1u) << 4;     /* ZRL: r 15, 16 zeros */
-        for (uint32_t m = m0; m < len; m++) g[j - m0 + m] = (uint16_t)(rest[m] + add);
+        unsigned add = t | (r + 1u) << 6;     /* ZRL: r 15, 16 zeros */
+        for (uint32_t m = m0; m < len; m++) {
+          gj[m] = (uint16_t)(rest[m] + add);
+          if (top && SK_ADV(gj[m]) != ((gj[m] >> 6) & 0x1FFu)) gj[m] = (uint16_t)skip_group(aq, j - m0 + m, 0, 0);
+        }
       }
       j += len - m0;
     }
   }
-  const uint16_t *full = scratch + SK_N;
-  if (sk)
-    for (uint32_t i = 0; i < SK_N; i++) sk[i] = (uint16_t)skip_entry(full[i], aq, i, 0, 0);
+  /* the DC symbol (SK_ADV not counting it: the cap is 62), then the group of the rest */
   for (uint32_t i = 0; i < SK_N;) {
     unsigned e = dq[i >> (SKIP_BITS - DEC_FAST_BITS)];
     unsigned t = e & 31u;
@@ -817,7 +812,11 @@ static void build_skip(const uint16_t *dq, const uint16_t *aq, uint16_t *sk, uin
     }
     uint32_t len = 1u << (SKIP_BITS - t), m0 = i & (len - 1);
     const uint16_t *rest = scratch + len;
-    for (uint32_t m = m0; m < len; m++) sk0[i - m0 + m] = (uint16_t)skip_entry(rest[m], aq, i - m0 + m, t, 1);
+    uint16_t *si = sk0 + i - m0;
+    for (uint32_t m = m0; m < len; m++) {
+      unsigned v = rest[m] + t;
+      si[m] = (uint16_t)(((v >> 6) & 0x1FFu) > 62 ? skip_group(aq, i - m0 + m, t, 1) - (1u << 6) : v);
+    }
     i += len - m0;
   }
 }
@@ -825,10 +824,18 @@ static void build_skip(const uint16_t *dq, const uint16_t *aq, uint16_t *sk, uin
 /* dv[i]: the DC difference whose code and value bits start the bits i (DC table dq),
  * or 0 when they are longer than SKIP_BITS (the start table's SK_NONE). */
 static void build_dv(const uint16_t *dq, int16_t *dv) {
-  for (uint32_t i = 0; i < SK_N; i++) {
+  for (uint32_t i = 0; i < SK_N;) {
     unsigned e = dq[i >> (SKIP_BITS - DEC_FAST_BITS)];
     unsigned t = e & 31u, s = (e >> 5) & 15u;
-    dv[i] = (int16_t)(e && t <= SKIP_BITS ? take_value((uint64_t)i << (64 - SKIP_BITS + t - s), s) : 0);
+    if (!e || t > SKIP_BITS) {
+      dv[i++] = 0;
+      continue;
+    }
+    /* every string with these t bits first has this difference */
+    uint32_t len = 1u << (SKIP_BITS - t), m0 = i & (len - 1);
+    int16_t v = (int16_t)take_value((uint64_t)i << (64 - SKIP_BITS + t - s), s);
+    for (uint32_t m = m0; m < len; m++) dv[i - m0 + m] = v;
+    i += len - m0;
   }
 }
 
@@ -847,7 +854,7 @@ typedef struct dct_state {
   unsigned sk[4], sk0[4]; /* each scan component's tables: indices in skt */
   int16_t *dv; /* SK_N: the DC difference of the first component that the bits start with
                 * (0 when its code and value do not fit) */
-  uint16_t *scratch; /* 2^(SKIP_BITS + 1) entries for build_skip */
+  uint16_t *scratch; /* 2^SKIP_BITS entries for build_skip */
 } dct_state;
 
 /* Where block b of the current scan's MCUs goes relative to the MCU's first block of the
@@ -1182,7 +1189,7 @@ ims_status jpg_dc_thumb(const uint8_t *data, size_t len, uint64_t max_pixels, ui
   ims_status st = IMS_E_NOMEM;
   if (!t || !img || !h || !ims_add_size(len, JPG_UPAD + 8, &ucap) || !(t->d.u = calloc(ucap, 1)) ||
       !(t->d.tabs = malloc(8 * sizeof *t->d.tabs)) || !(t->skt = malloc(8 * sizeof *t->skt)) ||
-      !(t->scratch = malloc(sizeof(uint16_t) << (SKIP_BITS + 1))) || !(t->dv = malloc(SK_N * sizeof *t->dv)))
+      !(t->scratch = malloc(sizeof(uint16_t) << SKIP_BITS)) || !(t->dv = malloc(SK_N * sizeof *t->dv)))
     goto out;
   jpg_hdr_init(h, img, &lim, false);
   t->d.img = img;
