@@ -1,8 +1,10 @@
 /* image/jpeg_thumb: the DC-only thumbnail (lib/jpeg/huff_decode.c jpg_dc_thumb) must give
  * exactly libjpeg-turbo's 1/8-scale gray picture: on random generated files (every
  * subsampling, progressive, restart intervals, odd sizes), on corrupted copies of them
- * (where both paths succeed), and on the corpus folders present. Also how often the fast
- * path is taken: always for the baseline/progressive YCbCr and gray files made here. */
+ * (where both paths succeed), on hand-made files with odd Huffman tables (long DC codes,
+ * short ZRL, runs past 63, restarts) and their truncated copies, and on the corpus
+ * folders present. Also how often the fast path is taken: always for the
+ * baseline/progressive YCbCr and gray files made here. */
 #include <dirent.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -141,6 +143,184 @@ static void test_fallback(void) {
   free(jpg);
 }
 
+/* ---- hand-made baseline gray files: tables that libjpeg's encoder never writes ---- */
+
+/* A canonical Huffman table (T.81 C): symbol i gets length len[i]; code[] is indexed by
+ * symbol value. */
+typedef struct htab {
+  uint8_t bits[17], vals[256];
+  unsigned n;
+  uint16_t code[256];
+  uint8_t clen[256];
+} htab;
+
+static void htab_make(htab *t, const uint8_t *syms, const uint8_t *lens, unsigned n) {
+  memset(t, 0, sizeof *t);
+  t->n = n;
+  unsigned k = 0, code = 0;
+  for (unsigned l = 1; l <= 16; l++) {
+    for (unsigned i = 0; i < n; i++) {
+      if (lens[i] != l) continue;
+      t->bits[l]++;
+      t->vals[k++] = syms[i];
+      t->code[syms[i]] = (uint16_t)code++;
+      t->clen[syms[i]] = (uint8_t)l;
+    }
+    code <<= 1;
+  }
+}
+
+typedef struct bw {
+  uint8_t *buf;
+  size_t len, cap;
+  uint32_t acc;
+  unsigned nacc;
+} bw;
+
+static void bw_byte(bw *w, uint8_t b) {
+  if (w->len == w->cap) {
+    w->cap = w->cap ? 2 * w->cap : 4096;
+    w->buf = realloc(w->buf, w->cap);
+    REQUIRE(w->buf);
+  }
+  w->buf[w->len++] = b;
+}
+
+/* Entropy-coded bits, with 0xFF stuffing. */
+static void bw_bits(bw *w, uint32_t v, unsigned n) {
+  for (unsigned i = n; i-- > 0;) {
+    w->acc = w->acc << 1 | ((v >> i) & 1u);
+    if (++w->nacc == 8) {
+      bw_byte(w, (uint8_t)w->acc);
+      if ((uint8_t)w->acc == 0xFF) bw_byte(w, 0x00);
+      w->acc = 0;
+      w->nacc = 0;
+    }
+  }
+}
+
+static void bw_flush(bw *w) { /* pad with ones */
+  while (w->nacc) bw_bits(w, 1, 1);
+}
+
+static void bw_dht(bw *w, unsigned tc_th, const htab *t) {
+  unsigned l = 2 + 1 + 16 + t->n;
+  bw_byte(w, 0xFF);
+  bw_byte(w, 0xC4);
+  bw_byte(w, (uint8_t)(l >> 8));
+  bw_byte(w, (uint8_t)l);
+  bw_byte(w, (uint8_t)tc_th);
+  for (unsigned i = 1; i <= 16; i++) bw_byte(w, t->bits[i]);
+  for (unsigned i = 0; i < t->n; i++) bw_byte(w, t->vals[i]);
+}
+
+/* Magnitude category s and its value bits, as an encoder writes them. */
+static void bw_value(bw *w, uint64_t *rs, unsigned s) {
+  if (!s) return;
+  uint32_t mag = (1u << (s - 1)) + (uint32_t)(rng_next(rs) % (1u << (s - 1))); /* 2^(s-1) .. 2^s - 1 */
+  bw_bits(w, rng_next(rs) & 1 ? mag : mag ^ ((1u << s) - 1), s);
+}
+
+/* A w x h gray baseline file with DC codes up to 14 bits (so DC symbols that do not fit
+ * the 12-bit start table, and codes past the 10-bit decoding table), 2-bit ZRL and 3-bit
+ * (15,1) symbols (so that 12 bits can hold runs past 63), codes up to 16 bits, a (1,0)
+ * symbol (ends a sequential block, as EOB), blocks that end at coefficient 63 or with a
+ * run past it, optional restart intervals. */
+static uint8_t *make_odd(uint64_t seed, size_t *len, char *desc, size_t desc_cap) {
+  static const uint8_t dc_syms[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+  static const uint8_t dc_lens[12] = {2, 2, 3, 3, 4, 5, 6, 7, 9, 11, 13, 14};
+  static const uint8_t ac_syms[18] = {0xF0, 0xF1, 0x00, 0x01, 0x02, 0x11, 0x21, 0x03, 0x31,
+                                      0x04, 0x05, 0x12, 0x41, 0x10, 0x06, 0x0A, 0x71, 0x29};
+  static const uint8_t ac_lens[18] = {2, 3, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 11, 12, 16};
+  htab dc, ac;
+  htab_make(&dc, dc_syms, dc_lens, 12);
+  htab_make(&ac, ac_syms, ac_lens, 18);
+  uint64_t rs = seed * 7919u + 1;
+  uint32_t w = 1 + (uint32_t)(rng_next(&rs) % 160), h = 1 + (uint32_t)(rng_next(&rs) % 120);
+  unsigned ri = rng_next(&rs) % 3 == 0 ? 1 + (unsigned)(rng_next(&rs) % 7) : 0;
+  unsigned q0 = 1 + (unsigned)(rng_next(&rs) % 16);
+  unsigned style = (unsigned)(rng_next(&rs) % 4); /* how busy the blocks are */
+  (void)snprintf(desc, desc_cap, "odd tables seed %llu %ux%u ri %u style %u", (unsigned long long)seed, w, h, ri,
+                 style);
+  bw o = {0};
+  static const uint8_t head[] = {0xFF, 0xD8, 0xFF, 0xDB, 0x00, 0x43, 0x00};
+  for (size_t i = 0; i < sizeof head; i++) bw_byte(&o, head[i]);
+  bw_byte(&o, (uint8_t)q0);
+  for (unsigned i = 1; i < 64; i++) bw_byte(&o, 1);
+  const uint8_t sof[] = {0xFF, 0xC0, 0x00, 0x0B, 8, (uint8_t)(h >> 8), (uint8_t)h, (uint8_t)(w >> 8), (uint8_t)w,
+                         1, 1, 0x11, 0};
+  for (size_t i = 0; i < sizeof sof; i++) bw_byte(&o, sof[i]);
+  bw_dht(&o, 0x00, &dc);
+  bw_dht(&o, 0x10, &ac);
+  if (ri) {
+    const uint8_t dri[] = {0xFF, 0xDD, 0x00, 0x04, (uint8_t)(ri >> 8), (uint8_t)ri};
+    for (size_t i = 0; i < sizeof dri; i++) bw_byte(&o, dri[i]);
+  }
+  static const uint8_t sos[] = {0xFF, 0xDA, 0x00, 0x08, 1, 1, 0x00, 0, 63, 0};
+  for (size_t i = 0; i < sizeof sos; i++) bw_byte(&o, sos[i]);
+  uint32_t n_blocks = ((w + 7) / 8) * ((h + 7) / 8);
+  for (uint32_t bl = 0; bl < n_blocks; bl++) {
+    if (ri && bl && bl % ri == 0) {
+      bw_flush(&o);
+      bw_byte(&o, 0xFF);
+      bw_byte(&o, (uint8_t)(0xD0 + (bl / ri - 1) % 8));
+    }
+    /* DC: mostly small differences, sometimes up to size 11 */
+    unsigned s = rng_next(&rs) % 4 ? (unsigned)(rng_next(&rs) % 4) : (unsigned)(rng_next(&rs) % 12);
+    bw_bits(&o, dc.code[s], dc.clen[s]);
+    bw_value(&o, &rs, s);
+    unsigned k = 1;
+    while (k < 64) {
+      unsigned pick = (unsigned)(rng_next(&rs) % 100);
+      unsigned stop = style == 0 ? 60 : style == 1 ? 25 : style == 2 ? 8 : 1;
+      if (pick < stop) { /* end of block: EOB, or now and then (1,0) */
+        unsigned sym = rng_next(&rs) % 8 ? 0x00 : 0x10;
+        bw_bits(&o, ac.code[sym], ac.clen[sym]);
+        break;
+      }
+      unsigned sym = ac_syms[rng_next(&rs) % 18];
+      if (sym == 0x00 || sym == 0x10) continue;
+      bw_bits(&o, ac.code[sym], ac.clen[sym]);
+      bw_value(&o, &rs, sym & 15u);
+      k += sym == 0xF0 ? 16u : (sym >> 4) + 1u; /* may end at 64 or past it, with no EOB */
+    }
+  }
+  bw_flush(&o);
+  bw_byte(&o, 0xFF);
+  bw_byte(&o, 0xD9);
+  *len = o.len;
+  return o.buf;
+}
+
+static void test_odd_tables(void) {
+  char desc[160];
+  int n_fast = 0, n_files = 0, n_trunc_fast = 0;
+  for (uint64_t seed = 1; seed <= 300; seed++) {
+    size_t len = 0;
+    uint8_t *jpg = make_odd(seed, &len, desc, sizeof desc);
+    bool lib_ok;
+    int fast = compare(jpg, len, true, &lib_ok, desc);
+    if (!lib_ok || !fast) fprintf(stderr, "%s: libjpeg %s, fast path %s\n", desc, lib_ok ? "ok" : "failed",
+                                  fast ? "taken" : "not taken");
+    CHECK(lib_ok && fast);
+    n_files++;
+    n_fast += fast;
+    /* truncated inside the entropy data, and with bytes flipped there */
+    uint64_t rs = seed;
+    for (int round = 0; round < 6; round++) {
+      size_t cut = len / 2 + (size_t)(rng_next(&rs) % (len / 2));
+      uint8_t *bad = malloc(len);
+      REQUIRE(bad);
+      memcpy(bad, jpg, len);
+      if (round & 1) bad[len / 2 + (size_t)(rng_next(&rs) % (len / 2))] ^= (uint8_t)(1u << (rng_next(&rs) % 8));
+      n_trunc_fast += compare(bad, round & 1 ? len : cut, false, &lib_ok, desc);
+      free(bad);
+    }
+    free(jpg);
+  }
+  printf("odd tables: %d files, fast path %d; truncated/flipped copies: fast %d\n", n_files, n_fast, n_trunc_fast);
+}
+
 static int test_folder(const char *corpus, const char *sub) {
   char dir[4096];
   (void)snprintf(dir, sizeof dir, "%s/%s", corpus, sub);
@@ -177,6 +357,7 @@ int main(void) {
   if (!corpus || !*corpus) corpus = "/work/shared/corpus";
   test_generated();
   test_fallback();
+  test_odd_tables();
   int ran = test_folder(corpus, "photos") + test_folder(corpus, "timelapse");
   if (!ran) printf("corpus parts skipped\n");
   return check_done("test_jpeg_thumb");
