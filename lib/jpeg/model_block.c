@@ -650,6 +650,10 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
         }
         unsigned hit = 0;
         unsigned miss = 0; /* inter: "equal" flags that said no in this block, up to 3 */
+        /* inter: 2 once an "equal" flag said yes in this block, + 1 once one said no: the
+         * context part [any hit][any miss], kept as flags (compares of hit and miss
+         * compiled to a branch that mispredicts) */
+        unsigned eqf = 0;
         /* 7x7 non-zero count, predicted from the neighbours' counts. */
         unsigned nzb;
         if (above && left)
@@ -738,15 +742,17 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
             unsigned rbk = bitlen32(ra);
             if (rbk > JCM_RB) rbk = JCM_RB;
             unsigned lv = left_vs_ref(left_n, rem_r);
-            unsigned eqc = (hit > 0 ? 2u : 0u) + (miss > 0 ? 1u : 0u);
+            unsigned eqc = eqf;
             unsigned fc = fb[z];
             if (cbit_inherit(e, d, enc, &mi->ac_eq[k][rbk - 1][fc][lv][eqc], &mi->ac_eqp[rbk - 1][fc][lv][eqc],
                              enc ? blk[z] == r : 0, LIM_NZ, lg)) {
               v = r;
               hit++;
+              eqf |= 2u;
               goto have_ac;
             }
             if (miss < 3) miss++;
+            eqf |= 1u;
             int32_t dd = enc ? blk[z] - r : 0;
             unsigned pbd = bitlen32((mag + 48u * ra) >> 7);
             if (pbd > JCM_PB - 1) pbd = JCM_PB - 1;
@@ -764,7 +770,7 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
             /* the references' mean, when not exactly 0, is above or below it */
             unsigned fz = fb[z];
             unsigned nzr2 = left_vs_ref(left_n, rem_r + 1); /* as if this position were one of them */
-            unsigned sc = fz ? 8 + fz : sctx;
+            unsigned sc = ac_select(fz != 0, 8 + fz, sctx); /* a branch here mispredicted */
             v = code_value(e, d, enc, enc ? blk[z] : 0, mi->ac_exp[k][nzr2][fz != 0][pb],
                                    mi->ac_expp[nzr2][fz != 0][pb], &mi->ac_sign[k][sc], &mi->ac_signp[sc],
                                    m->ac_mant[k], lg);
@@ -835,7 +841,7 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
               int32_t r = rb[z];
               unsigned rbk = bitlen32(abs32(r));
               if (rbk > JCM_RB) rbk = JCM_RB;
-              unsigned eqc = (hit > 0 ? 2u : 0u) + (miss > 0 ? 1u : 0u);
+              unsigned eqc = eqf;
               unsigned fc = fb[z];
               unsigned lv = left_vs_ref(nze, rem_e);
               if (cbit_inherit(e, d, enc, &mi->ed_eq[edge][t - 1][rbk - 1][fc][lv][eqc],
@@ -843,9 +849,11 @@ static ALWAYS_INLINE ims_status code_rows(jpg_image *img, unsigned comp, uint32_
                                enc ? blk[z] == r : 0, LIM_NZ, lg)) {
                 v = r;
                 hit++;
+                eqf |= 2u;
                 goto have_edge;
               }
               if (miss < 3) miss++;
+              eqf |= 1u;
               /* v != r: the difference, as for the 7x7 values; the context is how far the
                * border prediction is from the reference, in the direction away from zero */
               int32_t dd = enc ? blk[z] - r : 0;
