@@ -512,16 +512,21 @@ static void ictx_fresh(ictx_buf *b, const jcm_ictx *tmpl, unsigned comp) {
   b->ready = true;
 }
 
+/* Context memory aligned to cache lines: the 16 exponent contexts of one value (64 bytes)
+ * then take one line, not two (malloc's large blocks are 16 bytes past a page); jcm_ctx
+ * and jcm_ictx require it (model.h JCM_LINE). */
+static void *alloc_lines(size_t n) { return aligned_alloc(64, (n + 63) & ~(size_t)63); }
+
 /* Templates for a call that will initialise contexts at least twice; NULL otherwise or
  * when out of memory (then every job initialises its own). */
 static jcm_ctx *ctx_template(bool want) {
-  jcm_ctx *t = want ? malloc(sizeof *t) : NULL;
+  jcm_ctx *t = want ? alloc_lines(sizeof *t) : NULL;
   if (t) jcm_ctx_init(t);
   return t;
 }
 
 static jcm_ictx *ictx_template(bool want) {
-  jcm_ictx *t = want ? malloc(2 * sizeof *t) : NULL;
+  jcm_ictx *t = want ? alloc_lines(2 * sizeof *t) : NULL;
   if (t) {
     jcm_ictx_init(&t[0], false);
     jcm_ictx_init(&t[1], true);
@@ -545,8 +550,8 @@ struct jcm_work {
 jcm_work *jcm_work_new(void) {
   jcm_work *w = calloc(1, sizeof *w);
   if (!w) return NULL;
-  w->tmpl = malloc(sizeof *w->tmpl);
-  w->itmpl = malloc(2 * sizeof *w->itmpl);
+  w->tmpl = alloc_lines(sizeof *w->tmpl);
+  w->itmpl = alloc_lines(2 * sizeof *w->itmpl);
   if (!w->tmpl || !w->itmpl || pthread_mutex_init(&w->mu, NULL) != 0) {
     free(w->tmpl);
     free(w->itmpl);
@@ -577,7 +582,7 @@ static void *work_take(jcm_work *w, unsigned k) {
     if (w->n_spare[k]) p = w->spare[k][--w->n_spare[k]];
     (void)pthread_mutex_unlock(&w->mu);
   }
-  if (!p && (p = malloc(k ? sizeof(ictx_buf) : sizeof(jcm_ctx))) != NULL && k) ((ictx_buf *)p)->ready = false;
+  if (!p && (p = alloc_lines(k ? sizeof(ictx_buf) : sizeof(jcm_ctx))) != NULL && k) ((ictx_buf *)p)->ready = false;
   return p;
 }
 
