@@ -38,54 +38,64 @@
 #define JCM_DL 4    /* inter: non-zeros left in the block against the reference's non-zeros to come */
 #define JCM_EQ2 4   /* inter: any "equal" hit so far in the block x any miss */
 
-/* All adaptive contexts of one component. Only ac_prob arrays: no padding. */
+/* Each context array starts on a cache line (64 bytes), so that a group of 16 exponent
+ * contexts (64 bytes) is one line, not two; the structs are allocated aligned (model.c
+ * alloc_lines). The padding between arrays is a multiple of sizeof(ac_prob) and never
+ * used: jcm_ctx_init / jcm_ictx_init initialise it like the contexts and it is copied with
+ * them. The stream does not depend on the layout. Measured on the synthetic noisy
+ * time-lapse (4 references), pack -j1 CPU: see the commit. */
+#define JCM_LINE _Alignas(64)
+
+/* All adaptive contexts of one component. Only ac_prob arrays (and padding between them,
+ * see JCM_LINE). */
 typedef struct jcm_ctx {
-  ac_prob acz[JCM_NZB][9]; /* all AC 0: [count bucket][above, left: none / not all 0 / all 0] */
-  ac_prob nz77[JCM_NZB][64];
-  ac_prob nze[2][JCM_N77B + 1][9][8]; /* [edge][7x7 count bucket, or 8: 7x7 and top edge 0][predictions] */
-  ac_prob ac_exp[49][JCM_NZR][JCM_PB][JCM_EMAX];
-  ac_prob ac_sign[49][9];
-  ac_prob ac_mant[49][JCM_EMAX + 1][JCM_EMAX];
-  ac_prob ed_exp[2][7][7][JCM_PBE][JCM_EMAX];
-  ac_prob ed_sign[2][7][3][JCM_PBE];
-  ac_prob ed_mant[2][7][JCM_EMAX + 1][JCM_EMAX][6];
-  ac_prob dc_exp[JCM_DCB][JCM_EMAX];
-  ac_prob dc_sign[JCM_DCB];
-  ac_prob dc_mant[JCM_EMAX + 1][JCM_EMAX];
+  JCM_LINE ac_prob acz[JCM_NZB][9]; /* all AC 0: [count bucket][above, left: none / not all 0 / all 0] */
+  JCM_LINE ac_prob nz77[JCM_NZB][64];
+  JCM_LINE ac_prob nze[2][JCM_N77B + 1][9][8]; /* [edge][7x7 count bucket, or 8: 7x7 and top edge 0][predictions] */
+  JCM_LINE ac_prob ac_exp[49][JCM_NZR][JCM_PB][JCM_EMAX];
+  JCM_LINE ac_prob ac_sign[49][9];
+  JCM_LINE ac_prob ac_mant[49][JCM_EMAX + 1][JCM_EMAX];
+  JCM_LINE ac_prob ed_exp[2][7][7][JCM_PBE][JCM_EMAX];
+  JCM_LINE ac_prob ed_sign[2][7][3][JCM_PBE];
+  JCM_LINE ac_prob ed_mant[2][7][JCM_EMAX + 1][JCM_EMAX][6];
+  JCM_LINE ac_prob dc_exp[JCM_DCB][JCM_EMAX];
+  JCM_LINE ac_prob dc_sign[JCM_DCB];
+  JCM_LINE ac_prob dc_mant[JCM_EMAX + 1][JCM_EMAX];
 } jcm_ctx;
 
 /* Inter contexts (docs/JPEG_MODEL.md "Inter coding"), used beside jcm_ctx when a band is
- * coded against the reference. Only ac_prob arrays; jcm_ictx_init starts them from the
- * measured priors of model_prior_inter.h (tests/tools/prior_inter.py writes it from the
- * field order below: keep the two in step). */
+ * coded against the reference. Only ac_prob arrays (and padding between them, see
+ * JCM_LINE); jcm_ictx_init starts them from the measured priors of model_prior_inter.h
+ * (tests/tools/prior_inter.py writes it from the field order below: keep the two in step;
+ * its training counts come from an older tree without the padding). */
 typedef struct jcm_ictx {
-  ac_prob skip[32];                     /* block == reference's: [above's mode][left's mode][ref AC all 0] */
-  ac_prob mode[16];                     /* block coded against the reference: [above's mode][left's] */
-  ac_prob nz77[50][4][64];              /* 7x7 count: [reference's count][neighbours' bucket / 4, or
+  JCM_LINE ac_prob skip[32];                     /* block == reference's: [above's mode][left's mode][ref AC all 0] */
+  JCM_LINE ac_prob mode[16];                     /* block coded against the reference: [above's mode][left's] */
+  JCM_LINE ac_prob nz77[50][4][64];              /* 7x7 count: [reference's count][neighbours' bucket / 4, or
                                            with fractions the bucket of means in (0, 1)] */
   /* 7x7 value == reference's (reference non-zero): [k][|ref|][fraction][left][hit, miss] */
-  ac_prob ac_eq[49][JCM_RB][JCM_FC][JCM_DL][JCM_EQ2];
-  ac_prob ac_eqp[JCM_RB][JCM_FC][JCM_DL][JCM_EQ2]; /* ... their parent: all frequencies */
+  JCM_LINE ac_prob ac_eq[49][JCM_RB][JCM_FC][JCM_DL][JCM_EQ2];
+  JCM_LINE ac_prob ac_eqp[JCM_RB][JCM_FC][JCM_DL][JCM_EQ2]; /* ... their parent: all frequencies */
   /* reference 0: [k][left][mean not 0][estimate] */
-  ac_prob ac_exp[49][JCM_DL][2][JCM_PB][JCM_EMAX];
-  ac_prob ac_sign[49][11];              /* ... [k][neighbours' signs, or the mean's sign] */
-  ac_prob ac_expp[JCM_DL][2][JCM_PB][JCM_EMAX]; /* ... their parents (all k), starting from the priors */
-  ac_prob ac_signp[11];
-  ac_prob d_sign[49][JCM_RB][JCM_FC][JCM_DL]; /* value != reference != 0: away from zero or towards */
-  ac_prob d_signp[JCM_RB][JCM_FC][JCM_DL];    /* ... their parent */
-  ac_prob d_exp[49][JCM_RB][2][JCM_PB][JCM_EMAX]; /* |value - reference| - 1: [k][|ref|][away][estimate] */
-  ac_prob d_expp[JCM_RB][2][JCM_PB][JCM_EMAX];    /* ... their parent */
-  ac_prob nze[2][8][9][3][8];           /* edge count: [edge][reference's count][predictions][means in (0, 1)] */
-  ac_prob ed_eq[2][7][JCM_RB][JCM_FC][JCM_DL][JCM_EQ2]; /* edge value == reference's (reference non-zero) */
-  ac_prob ed_eqp[2][JCM_RB][JCM_FC][JCM_DL][JCM_EQ2];   /* ... their parent: all frequencies */
-  ac_prob ed_exp[2][7][JCM_DL][JCM_PBE][JCM_EMAX]; /* edge value, reference 0: [edge][t][left][prediction] */
-  ac_prob ed_dsign[2][JCM_RB][JCM_FC][JCM_DL][4]; /* edge value != reference != 0: away from zero or towards */
-  ac_prob ed_dexp[2][7][2][16][JCM_EMAX]; /* |value - reference| - 1: [edge][t][away][prediction] */
-  ac_prob ed_dexpp[2][2][16][JCM_EMAX];   /* ... their parent */
-  ac_prob d_mant[2][JCM_EMAX + 1][JCM_EMAX]; /* mantissas of |value - reference| - 1: 7x7, edges */
-  ac_prob dc_eq[JCM_FC][JCM_EQC];       /* DC == reference's */
-  ac_prob dc_exp[JCM_DCB][JCM_EMAX];    /* DC - reference's DC: [|intra prediction - reference's|] */
-  ac_prob dc_sign[JCM_DCB][3];          /* ... [sign of intra prediction - reference's] */
+  JCM_LINE ac_prob ac_exp[49][JCM_DL][2][JCM_PB][JCM_EMAX];
+  JCM_LINE ac_prob ac_sign[49][11];              /* ... [k][neighbours' signs, or the mean's sign] */
+  JCM_LINE ac_prob ac_expp[JCM_DL][2][JCM_PB][JCM_EMAX]; /* ... their parents (all k), starting from the priors */
+  JCM_LINE ac_prob ac_signp[11];
+  JCM_LINE ac_prob d_sign[49][JCM_RB][JCM_FC][JCM_DL]; /* value != reference != 0: away from zero or towards */
+  JCM_LINE ac_prob d_signp[JCM_RB][JCM_FC][JCM_DL];    /* ... their parent */
+  JCM_LINE ac_prob d_exp[49][JCM_RB][2][JCM_PB][JCM_EMAX]; /* |value - reference| - 1: [k][|ref|][away][estimate] */
+  JCM_LINE ac_prob d_expp[JCM_RB][2][JCM_PB][JCM_EMAX];    /* ... their parent */
+  JCM_LINE ac_prob nze[2][8][9][3][8];           /* edge count: [edge][reference's count][predictions][means in (0, 1)] */
+  JCM_LINE ac_prob ed_eq[2][7][JCM_RB][JCM_FC][JCM_DL][JCM_EQ2]; /* edge value == reference's (reference non-zero) */
+  JCM_LINE ac_prob ed_eqp[2][JCM_RB][JCM_FC][JCM_DL][JCM_EQ2];   /* ... their parent: all frequencies */
+  JCM_LINE ac_prob ed_exp[2][7][JCM_DL][JCM_PBE][JCM_EMAX]; /* edge value, reference 0: [edge][t][left][prediction] */
+  JCM_LINE ac_prob ed_dsign[2][JCM_RB][JCM_FC][JCM_DL][4]; /* edge value != reference != 0: away from zero or towards */
+  JCM_LINE ac_prob ed_dexp[2][7][2][16][JCM_EMAX]; /* |value - reference| - 1: [edge][t][away][prediction] */
+  JCM_LINE ac_prob ed_dexpp[2][2][16][JCM_EMAX];   /* ... their parent */
+  JCM_LINE ac_prob d_mant[2][JCM_EMAX + 1][JCM_EMAX]; /* mantissas of |value - reference| - 1: 7x7, edges */
+  JCM_LINE ac_prob dc_eq[JCM_FC][JCM_EQC];       /* DC == reference's */
+  JCM_LINE ac_prob dc_exp[JCM_DCB][JCM_EMAX];    /* DC - reference's DC: [|intra prediction - reference's|] */
+  JCM_LINE ac_prob dc_sign[JCM_DCB][3];          /* ... [sign of intra prediction - reference's] */
 } jcm_ictx;
 
 /* Set bits of x. The build targets x86-64 without POPCNT, where __builtin_popcountll is a
