@@ -43,7 +43,8 @@
  * alloc_lines). The padding between arrays is a multiple of sizeof(ac_prob) and never
  * used: jcm_ctx_init / jcm_ictx_init initialise it like the contexts and it is copied with
  * them. The stream does not depend on the layout. Measured on the synthetic noisy
- * time-lapse (4 references), pack -j1 CPU: see the commit. */
+ * time-lapse (4 references), pack -j1 CPU against main's, medians of 5: 0.91 -> 0.83 s
+ * with the aligned allocation (0.84 before it), 0.82 s with the aligned arrays too. */
 #define JCM_LINE _Alignas(64)
 
 /* All adaptive contexts of one component. Only ac_prob arrays (and padding between them,
