@@ -444,9 +444,7 @@ static size_t band_equal(const jpg_image *img, const jcm_refs *rf, unsigned comp
     const uint8_t *fb;
     jcm_refs_block(rf, t, o, f, &b, &fb);
     const int16_t *a = k->coef + t;
-    unsigned e = 0;
-    for (unsigned i = 0; i < 64; i++) e += (unsigned)((a[i] | b[i]) != 0) & (unsigned)(a[i] == b[i]);
-    eq += e;
+    eq += pop64(jpg_nz_mask(a) & eq_mask(a, b)); /* equal and not both 0 */
   }
   return eq;
 }

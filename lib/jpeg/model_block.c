@@ -531,14 +531,6 @@ static inline void sums_add_edge(blk_sums *s, unsigned edge, unsigned t, int32_t
   for (unsigned i = 0; i < 4; i++) s->ends[edge][i] += idct_b[ends_x[i]][t] * dq;
 }
 
-static inline void sums_add(blk_sums *s, unsigned n, int32_t dq) {
-  unsigned u = n & 7u, v = n >> 3;
-  if (u && v)
-    sums_add_in(s, n, dq);
-  else
-    sums_add_edge(s, v ? 1u : 0u, u | v, dq);
-}
-
 /* round(num * recip / 2^32), halves away from zero; |num| * recip < 2^64. */
 static inline int32_t mul_recip(int64_t num, uint64_t recip) {
   uint64_t mag = num < 0 ? (uint64_t)-num : (uint64_t)num;
