@@ -14,6 +14,7 @@
 #include "check.h"
 #include "codec/codec.h"
 #include "jpeg/jpeg.h"
+#include "jpeg/model.h"
 #include "timelapse_gen.h"
 
 /* Measured on 8 frames of 640x480 (noise 1.0, drift 0.2, q90): frames 1-7 against the
@@ -353,10 +354,60 @@ static void test_refs(void) {
   for (int i = 0; i < N; i++) jpg_free(f[i]);
 }
 
+/* The mean of 2-4 references made block by block (jcm_mean_block, vectorised) against the
+ * definition: the prediction round(sum / n) with halves away from zero, clamped to 32767,
+ * and its fraction class: 0 on it, 1 further from zero (or above a prediction of 0), 2
+ * towards zero by less than half a step (or below 0), 3 half a step towards zero. Blocks
+ * of small values, of values up to the 16-bit lanes' limit (+-8192) and of any int16. */
+static void test_mean_block(void) {
+  static int16_t ref[4][64];
+  uint64_t x = 0x9E3779B97F4A7C15u;
+  unsigned bad = 0, n_blocks = 0;
+  for (unsigned round = 0; round < 3000; round++) {
+    int32_t span = round % 3 == 0 ? 4 : round % 3 == 1 ? 8193 : 32768;
+    for (unsigned j = 0; j < 4; j++)
+      for (unsigned i = 0; i < 64; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int32_t v = (int32_t)(x % (uint64_t)(2 * span)) - span;
+        if (v > 32767) v = 32767;
+        ref[j][i] = (int16_t)v;
+      }
+    for (unsigned nr = 2; nr <= 4; nr++) {
+      jcm_refs r;
+      memset(&r, 0, sizeof r);
+      for (unsigned j = 0; j < nr; j++) r.ref[j] = ref[j];
+      r.nr = nr;
+      int16_t o[64];
+      uint8_t f[64];
+      jcm_mean_block(&r, 0, o, f);
+      n_blocks++;
+      for (unsigned i = 0; i < 64; i++) {
+        int32_t sum = 0;
+        for (unsigned j = 0; j < nr; j++) sum += ref[j][i];
+        int32_t a = sum < 0 ? -sum : sum;
+        int32_t m = (2 * a + (int32_t)nr) / (2 * (int32_t)nr), rem = a - m * (int32_t)nr;
+        if (m > 32767) {
+          m = 32767;
+          rem = 0;
+        }
+        int32_t want_o = sum < 0 ? -m : m;
+        unsigned want_f = rem == 0 ? 0u : m == 0 ? (sum > 0 ? 1u : 2u) : rem > 0 ? 1u : 2 * -rem >= (int32_t)nr ? 3u : 2u;
+        bad += o[i] != want_o || f[i] != want_f;
+      }
+    }
+  }
+  CHECK(n_blocks == 9000);
+  CHECK(bad == 0);
+  if (bad) fprintf(stderr, "test_mean_block: %u values differ from the definition\n", bad);
+}
+
 int main(void) {
   test_synthetic();
   test_other_tables();
   test_threads();
   test_refs();
+  test_mean_block();
   return check_done("test_jpeg_inter");
 }
